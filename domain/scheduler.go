@@ -1,0 +1,135 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// SchedulerStore is what the scheduler reads and changes.
+type SchedulerStore interface {
+	SweepStore
+	Retry(ctx context.Context, id int64, dueOnly bool, now time.Time) error
+	MarkSent(ctx context.Context, id int64, at time.Time) error
+}
+
+// Scheduler is the seed's scheduled job, made safe to run in any number of
+// replicas at once: each action is a conditional update, so when two
+// replicas pick the same task one wins and the other changes nothing.
+type Scheduler struct {
+	Store  SchedulerStore
+	Sender IntentSender
+	Files  FileStore
+	Retry  RetryPolicy
+	// UnsentAfter is how long a task may wait with no confirmed intent
+	// before it is sent again (the create or retry that should have sent
+	// it died, or the broker was down).
+	UnsentAfter time.Duration
+	// ResendAfter is how long a sent intent may go unclaimed before it is
+	// sent again (an in-process queue lost on restart, a message lost).
+	ResendAfter time.Duration
+	// TempMaxAge is the age after which a temporary file is an orphan.
+	TempMaxAge time.Duration
+	// Batch bounds how many tasks one sweep handles of each kind.
+	Batch int
+	Now   Clock
+	Log   *slog.Logger
+}
+
+// Run sweeps every interval until ctx ends.
+func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Warn("scheduler sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Sweep runs one pass of every job: due retries, lapsed leases, unsent
+// intents and orphaned temp files. It goes on after a failed job and
+// returns the errors joined.
+func (s *Scheduler) Sweep(ctx context.Context) error {
+	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+}
+
+func (s *Scheduler) retryDue(ctx context.Context) error {
+	now := s.Now()
+	ts, err := s.Store.DueRetries(ctx, now, s.Batch)
+	if err != nil {
+		return fmt.Errorf("list due retries: %w", err)
+	}
+	for _, t := range ts {
+		if err := s.Store.Retry(ctx, t.ID, true, now); err != nil {
+			if errors.Is(err, ErrLostRace) {
+				continue // another replica, or a user, moved it first
+			}
+			return fmt.Errorf("retry task %d: %w", t.ID, err)
+		}
+		s.Log.Info("retrying task", "task_id", t.ID, "attempt", t.Attempts+1)
+		emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+	}
+	return nil
+}
+
+func (s *Scheduler) rescue(ctx context.Context) error {
+	now := s.Now()
+	ts, err := s.Store.ExpiredLeases(ctx, now, s.Batch)
+	if err != nil {
+		return fmt.Errorf("list expired leases: %w", err)
+	}
+	for _, t := range ts {
+		o := Owner{TaskID: t.ID, Worker: t.WorkerID, Attempt: t.Attempts}
+		msg := fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)
+		var f *Failure
+		if t.Attempts >= s.Retry.MaxAttempts {
+			f = &Failure{Message: msg}
+		}
+		if err := s.Store.Rescue(ctx, o, f, now); err != nil {
+			if errors.Is(err, ErrLostRace) {
+				continue
+			}
+			return fmt.Errorf("rescue task %d: %w", t.ID, err)
+		}
+		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "failed", f != nil)
+		if f == nil {
+			emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) resend(ctx context.Context) error {
+	now := s.Now()
+	ts, err := s.Store.Unsent(ctx, now.Add(-s.UnsentAfter), now.Add(-s.ResendAfter), s.Batch)
+	if err != nil {
+		return fmt.Errorf("list unsent tasks: %w", err)
+	}
+	for _, t := range ts {
+		s.Log.Info("sending intent again", "task_id", t.ID)
+		emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+	}
+	return nil
+}
+
+func (s *Scheduler) cleanTemp() error {
+	if s.Files == nil {
+		return nil
+	}
+	n, err := s.Files.RemoveStaleTemp(s.TempMaxAge)
+	if err != nil {
+		return fmt.Errorf("remove stale temp files: %w", err)
+	}
+	if n > 0 {
+		s.Log.Info("removed orphaned temp files", "count", n)
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package domain
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on what a create request may hold.
+const (
+	MaxNameLen    = 100
+	MaxColumns    = 200
+	MaxHeaderLen  = 255
+	MaxFormatLen  = 100
+	MaxColumnWide = 255
+	MaxIdemKeyLen = 255
+	// SendTimeout bounds how long a create waits for the intent to be sent;
+	// a task whose intent is not sent is sent later by the scheduler.
+	SendTimeout = 3 * time.Second
+)
+
+// CreateRequest is what a client asks for.
+type CreateRequest struct {
+	Name           string
+	Type           string
+	Format         Format
+	Params         json.RawMessage
+	Columns        []Column
+	IdempotencyKey string
+}
+
+// Tasks holds the use cases clients drive: create, read, list, cancel,
+// retry. It never waits for an export to run.
+type Tasks struct {
+	Store     TaskStore
+	Sender    IntentSender
+	Providers Providers
+	Now       Clock
+	Log       *slog.Logger
+}
+
+// Create validates req, persists the task and emits its intent. A failed
+// send is logged, not returned: the task is safe in the store and the
+// scheduler sends it later. With an idempotency key already used by the
+// same request it returns the existing task (created=false).
+func (s *Tasks) Create(ctx context.Context, req CreateRequest) (t *Task, created bool, err error) {
+	t, err = s.validate(req)
+	if err != nil {
+		return nil, false, err
+	}
+	now := s.Now()
+	t.CreatedAt, t.UpdatedAt = now, now
+	stored, err := s.Store.Create(ctx, t)
+	if errors.Is(err, ErrDuplicateKey) {
+		if stored.RequestHash != t.RequestHash {
+			return nil, false, Errorf(KindMismatch, "Idempotency-Key %q was used with a different request", req.IdempotencyKey)
+		}
+		return stored, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("create task: %w", err)
+	}
+	s.send(ctx, stored)
+	return stored, true, nil
+}
+
+func (s *Tasks) send(ctx context.Context, t *Task) {
+	emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+}
+
+// emit sends a task's intent and records it as sent. Failures are only
+// logged: the task is safe in the store and the scheduler's sweep sends
+// it again.
+func emit(ctx context.Context, st interface {
+	MarkSent(context.Context, int64, time.Time) error
+}, sender IntentSender, now Clock, log *slog.Logger, t *Task) {
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
+	defer cancel()
+	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type}); err != nil {
+		log.Warn("intent not sent; the scheduler will resend it", "task_id", t.ID, "err", err)
+		return
+	}
+	at := now()
+	if err := st.MarkSent(sendCtx, t.ID, at); err != nil {
+		// A worker may have claimed the task already: nothing to record.
+		if !errors.Is(err, ErrLostRace) {
+			log.Warn("record intent sent", "task_id", t.ID, "err", err)
+		}
+		return
+	}
+	t.IntentSentAt = &at
+}
+
+// validate checks a request field by field and builds the task.
+func (s *Tasks) validate(req CreateRequest) (*Task, error) {
+	var fe FieldErrors
+	name := strings.TrimSpace(req.Name)
+	switch {
+	case name == "":
+		fe.Add("name", "is required")
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		fe.Add("name", "must be at most %d characters", MaxNameLen)
+	case !utf8.ValidString(name):
+		fe.Add("name", "must be valid UTF-8")
+	}
+	format := req.Format
+	if format == "" {
+		format = FormatXLSX
+	}
+	if !format.Valid() {
+		fe.Add("format", "must be one of %v", Formats)
+	}
+	if len(req.IdempotencyKey) > MaxIdemKeyLen {
+		fe.Add("Idempotency-Key", "must be at most %d characters", MaxIdemKeyLen)
+	}
+	var params map[string]any
+	if len(bytes.TrimSpace(req.Params)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
+		var err error
+		params, err = DecodeParams(req.Params)
+		if err != nil {
+			fe.Add("params", "%v", err)
+		}
+	}
+	if params == nil {
+		params = map[string]any{}
+	}
+	var fields []Field
+	if req.Type == "" {
+		fe.Add("type", "is required")
+	} else if p, ok := s.Providers.Provider(req.Type); !ok {
+		fe.Add("type", "unknown export type %q; known types: %s", req.Type, strings.Join(s.Providers.Types(), ", "))
+	} else {
+		fields = p.Fields()
+		if err := p.Validate(params); err != nil {
+			var pe *FieldErrors
+			if !errors.As(err, &pe) {
+				return nil, fmt.Errorf("validate params: %w", err)
+			}
+			fe.Errors = append(fe.Errors, pe.Errors...)
+		}
+	}
+	cols := req.Columns
+	if fields != nil {
+		cols = checkColumns(req.Columns, fields, &fe)
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	canonical, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("encode params: %w", err)
+	}
+	t := &Task{
+		Name: name, Type: req.Type, Format: format, Params: canonical, Columns: cols,
+		Status: StatusNotExecuted, RowsTotal: -1, IdempotencyKey: req.IdempotencyKey,
+	}
+	if req.IdempotencyKey != "" {
+		t.RequestHash = requestHash(t)
+	}
+	return t, nil
+}
+
+// checkColumns validates requested columns against the provider's fields;
+// no columns means all of the provider's fields with their headers.
+func checkColumns(cols []Column, fields []Field, fe *FieldErrors) []Column {
+	if len(cols) == 0 {
+		out := make([]Column, len(fields))
+		for i, f := range fields {
+			out[i] = Column{Field: f.Name, Header: f.Header}
+		}
+		return out
+	}
+	if len(cols) > MaxColumns {
+		fe.Add("columns", "at most %d columns", MaxColumns)
+		return nil
+	}
+	known := make(map[string]Field, len(fields))
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		known[f.Name] = f
+		names[i] = f.Name
+	}
+	out := make([]Column, len(cols))
+	for i, c := range cols {
+		at := fmt.Sprintf("columns[%d]", i)
+		f, ok := known[c.Field]
+		switch {
+		case c.Field == "":
+			fe.Add(at+".field", "is required")
+		case !ok:
+			fe.Add(at+".field", "unknown field %q; known fields: %s", c.Field, strings.Join(names, ", "))
+		}
+		if c.Header == "" {
+			c.Header = f.Header
+			if c.Header == "" {
+				c.Header = c.Field
+			}
+		}
+		if utf8.RuneCountInString(c.Header) > MaxHeaderLen {
+			fe.Add(at+".header", "must be at most %d characters", MaxHeaderLen)
+		}
+		if c.Width < 0 || c.Width > MaxColumnWide {
+			fe.Add(at+".width", "must be between 0 and %d", MaxColumnWide)
+		}
+		if len(c.Format) > MaxFormatLen {
+			fe.Add(at+".format", "must be at most %d characters", MaxFormatLen)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// requestHash fingerprints what a create request asks for, so a reused
+// idempotency key can be told apart from a replay.
+func requestHash(t *Task) string {
+	b, _ := json.Marshal(struct {
+		Name, Type string
+		Format     Format
+		Params     json.RawMessage
+		Columns    []Column
+	}{t.Name, t.Type, t.Format, t.Params, t.Columns})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// DecodeParams parses a params JSON object, keeping numbers exact as
+// json.Number.
+func DecodeParams(raw json.RawMessage) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("must be a JSON object: %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("must be a JSON object")
+	}
+	return m, nil
+}
+
+// Get returns a task.
+func (s *Tasks) Get(ctx context.Context, id int64) (*Task, error) {
+	t, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get task %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// List returns tasks newest first; q.Limit is clamped to [1, 500].
+func (s *Tasks) List(ctx context.Context, q ListQuery) ([]*Task, error) {
+	var fe FieldErrors
+	if q.Status != "" && !q.Status.Valid() {
+		fe.Add("status", "must be one of %v", Statuses)
+	}
+	if q.Limit < 0 || q.Limit > 500 {
+		fe.Add("limit", "must be between 1 and 500")
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	if q.Limit == 0 {
+		q.Limit = 50
+	}
+	ts, err := s.Store.List(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	return ts, nil
+}
+
+// Cancel cancels a waiting task at once; a running one is stopped by its
+// worker, which sees the request at its next heartbeat.
+func (s *Tasks) Cancel(ctx context.Context, id int64) (*Task, error) {
+	t, err := s.Store.Cancel(ctx, id, s.Now())
+	if err != nil {
+		return nil, s.transitionError(ctx, id, "cancel", err)
+	}
+	return t, nil
+}
+
+// Retry sends a FAILED or CANCELLED task back to the queue now.
+func (s *Tasks) Retry(ctx context.Context, id int64) (*Task, error) {
+	if err := s.Store.Retry(ctx, id, false, s.Now()); err != nil {
+		return nil, s.transitionError(ctx, id, "retry", err)
+	}
+	t, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("retry task %d: %w", id, err)
+	}
+	s.send(ctx, t)
+	return t, nil
+}
+
+// transitionError turns a lost race into a conflict that says what the
+// task's status is.
+func (s *Tasks) transitionError(ctx context.Context, id int64, action string, err error) error {
+	if !errors.Is(err, ErrLostRace) {
+		return fmt.Errorf("%s task %d: %w", action, id, err)
+	}
+	t, gerr := s.Store.Get(ctx, id)
+	if gerr != nil {
+		return fmt.Errorf("%s task %d: %w", action, id, gerr)
+	}
+	return Errorf(KindConflict, "cannot %s task %d: it is %s", action, id, t.Status)
+}
+
+// FileOf returns a successful task and its file's store name.
+func (s *Tasks) FileOf(ctx context.Context, id int64) (*Task, error) {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != StatusSuccess || t.File == nil {
+		return nil, Errorf(KindConflict, "task %d has no file: it is %s", id, t.Status)
+	}
+	return t, nil
+}
