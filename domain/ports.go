@@ -206,10 +206,11 @@ type SweepStore interface {
 	// Unsent lists NOT_EXECUTED tasks whose intent was not sent, or was sent
 	// before sentBefore, and that were last updated before updatedBefore.
 	Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*Task, error)
-	// Rescue takes an EXECUTING task from its lapsed owner: back to
-	// NOT_EXECUTED, or FAILED with f when f is non-nil. It is conditional on
-	// the lease still being lapsed and the attempt unchanged.
-	Rescue(ctx context.Context, o Owner, f *Failure, now time.Time) error
+	// Rescue takes an EXECUTING task from its lapsed owner, conditional on
+	// the lease still being lapsed and the attempt unchanged: back to
+	// NOT_EXECUTED (intent unsent) when requeue, else FAILED. The message
+	// says why, on the task's error.
+	Rescue(ctx context.Context, o Owner, requeue bool, message string, now time.Time) error
 }
 
 // Clock tells the time; tests substitute a fake.

@@ -89,18 +89,15 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 	for _, t := range ts {
 		o := Owner{TaskID: t.ID, Worker: t.WorkerID, Attempt: t.Attempts}
 		msg := fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)
-		var f *Failure
-		if t.Attempts >= s.Retry.MaxAttempts {
-			f = &Failure{Message: msg}
-		}
-		if err := s.Store.Rescue(ctx, o, f, now); err != nil {
+		requeue := t.Attempts < s.Retry.MaxAttempts
+		if err := s.Store.Rescue(ctx, o, requeue, msg, now); err != nil {
 			if errors.Is(err, ErrLostRace) {
 				continue
 			}
 			return fmt.Errorf("rescue task %d: %w", t.ID, err)
 		}
-		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "failed", f != nil)
-		if f == nil {
+		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "requeued", requeue)
+		if requeue {
 			emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
 		}
 	}
@@ -118,6 +115,28 @@ func (s *Scheduler) resend(ctx context.Context) error {
 		emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
 	}
 	return nil
+}
+
+// ResendWaiting sends the intent of every waiting task again. The
+// embedded mode calls it at start: its in-process queue did not survive
+// the previous process.
+func (s *Scheduler) ResendWaiting(ctx context.Context) error {
+	start := s.Now()
+	for {
+		ts, err := s.Store.Unsent(ctx, start.Add(time.Second), start, s.Batch)
+		if err != nil {
+			return fmt.Errorf("list waiting tasks: %w", err)
+		}
+		for _, t := range ts {
+			emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+			if t.IntentSentAt == nil {
+				return nil // the queue refuses: the sweep retries later
+			}
+		}
+		if len(ts) < s.Batch {
+			return nil
+		}
+	}
 }
 
 func (s *Scheduler) cleanTemp() error {

@@ -1,0 +1,129 @@
+// Command dc-api serves Download Center's REST API. With DC_MYSQL_DSN and
+// DC_ROCKETMQ_NAMESRV set it stores tasks in MySQL and sends intents to
+// RocketMQ for dc-worker processes; without them it is the embedded mode:
+// SQLite, an in-process queue and the worker in this process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/downloadcenter/dc/cmd/internal/app"
+	"github.com/downloadcenter/dc/domain"
+	"github.com/downloadcenter/dc/infra/httpapi"
+	"github.com/downloadcenter/dc/infra/memqueue"
+	"github.com/downloadcenter/dc/infra/rocketmq"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "dc-api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := app.Parse("dc-api", args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger(stdout, "api")
+	core, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer core.Close()
+
+	var sender domain.IntentSender
+	var queue *memqueue.Queue
+	if cfg.InProcessQueue() {
+		queue = memqueue.New(100_000, time.Second)
+		defer queue.Close()
+		sender = queue
+	} else {
+		s, err := rocketmq.NewSender(rocketmq.Config{NameServer: cfg.RocketMQNamesrv, Topic: cfg.RocketMQTopic}, log)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		sender = s
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(httpapi.Config{
+			Tasks: core.Tasks(sender), Files: core.Files, Health: core.Store.Ping, Log: log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	})
+	sched := core.Scheduler(sender)
+	if queue != nil {
+		// Intents queued by an earlier process died with it.
+		if err := sched.ResendWaiting(ctx); err != nil {
+			log.Warn("resend waiting tasks", "err", err)
+		}
+		runner := core.Runner()
+		wg.Go(func() {
+			app.Consume(ctx, cfg.ShutdownGrace, func(stop, work context.Context) {
+				queue.Consume(stop, work, cfg.WorkerSlots, runner.Run, log)
+			})
+		})
+	}
+	if cfg.Scheduler {
+		wg.Go(func() { sched.Run(ctx, cfg.SchedulerInterval) })
+	}
+	printWelcome(stdout, ln.Addr(), cfg)
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("serve http: %w", err)
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace+5*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutCtx); serr != nil {
+		log.Warn("http shutdown", "err", serr)
+	}
+	wg.Wait()
+	return err
+}
+
+func printWelcome(w io.Writer, addr net.Addr, cfg app.Config) {
+	host := addr.String()
+	if a, ok := addr.(*net.TCPAddr); ok && (a.IP.IsUnspecified() || a.IP == nil) {
+		host = fmt.Sprintf("127.0.0.1:%d", a.Port)
+	}
+	mode := "embedded (SQLite, in-process queue and worker)"
+	if !cfg.Embedded() || !cfg.InProcessQueue() {
+		mode = "shared (MySQL and/or RocketMQ)"
+	}
+	fmt.Fprintf(w, "Download Center API listening on http://%s  mode: %s\n", host, mode)
+	fmt.Fprintf(w, "Try:\n  curl -s -XPOST http://%s/api/v1/tasks -H 'Content-Type: application/json' \\\n"+
+		"    -d '{\"name\":\"Orders\",\"type\":\"demo\",\"format\":\"xlsx\",\"params\":{\"rows\":50000}}'\n", host)
+}

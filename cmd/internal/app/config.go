@@ -1,0 +1,244 @@
+// Package app holds what cmd/api and cmd/worker share: the typed
+// configuration and the wiring of adapters into the domain. Nothing else
+// imports it.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of both binaries. Each comes from a flag, else
+// its DC_* environment variable, else its default.
+type Config struct {
+	HTTPAddr          string
+	DataDir           string
+	StorageDir        string
+	MySQLDSN          string
+	RocketMQNamesrv   string
+	RocketMQTopic     string
+	RocketMQGroup     string
+	WorkerID          string
+	WorkerSlots       int
+	BatchSize         int
+	SheetRows         int
+	LeaseTTL          time.Duration
+	SchedulerInterval time.Duration
+	Scheduler         bool
+	RetryBackoff      time.Duration
+	MaxAttempts       int
+	ShutdownGrace     time.Duration
+	LogLevel          string
+}
+
+// setting describes one configuration entry for flags, env and --help.
+type setting struct {
+	flag, env, help string
+	bind            func(fs *flag.FlagSet, name, def, usage string)
+	def             string
+}
+
+func settings(c *Config) []setting {
+	str := func(p *string) func(*flag.FlagSet, string, string, string) {
+		return func(fs *flag.FlagSet, n, d, u string) { fs.StringVar(p, n, d, u) }
+	}
+	num := func(p *int) func(*flag.FlagSet, string, string, string) {
+		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(intValue{p, d}, n, u) }
+	}
+	dur := func(p *time.Duration) func(*flag.FlagSet, string, string, string) {
+		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(durValue{p, d}, n, u) }
+	}
+	boolean := func(p *bool) func(*flag.FlagSet, string, string, string) {
+		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(boolValue{p, d}, n, u) }
+	}
+	return []setting{
+		{"http-addr", "DC_HTTP_ADDR", "address the API listens on", str(&c.HTTPAddr), ":8080"},
+		{"data-dir", "DC_DATA_DIR", "directory of the embedded database and, by default, the files", str(&c.DataDir), "./data"},
+		{"storage-dir", "DC_STORAGE_DIR", "shared volume the export files are written to (default $DC_DATA_DIR/files)", str(&c.StorageDir), ""},
+		{"mysql-dsn", "DC_MYSQL_DSN", "MySQL/MariaDB DSN (user:pw@tcp(host:3306)/db); empty: embedded SQLite", str(&c.MySQLDSN), ""},
+		{"rocketmq-namesrv", "DC_ROCKETMQ_NAMESRV", "RocketMQ name server(s), host:port[;host:port]; empty: in-process queue and worker", str(&c.RocketMQNamesrv), ""},
+		{"rocketmq-topic", "DC_ROCKETMQ_TOPIC", "RocketMQ topic of task intents", str(&c.RocketMQTopic), "dc-task-intents"},
+		{"rocketmq-group", "DC_ROCKETMQ_GROUP", "RocketMQ consumer group of the workers", str(&c.RocketMQGroup), "dc-workers"},
+		{"worker-id", "DC_WORKER_ID", "this worker's id, recorded on the tasks it runs (default hostname-pid)", str(&c.WorkerID), ""},
+		{"worker-slots", "DC_WORKER_SLOTS", "exports one worker runs at once", num(&c.WorkerSlots), "4"},
+		{"batch-size", "DC_BATCH_SIZE", "rows fetched from a provider per batch", num(&c.BatchSize), "5000"},
+		{"xlsx-sheet-rows", "DC_XLSX_SHEET_ROWS", "data rows per xlsx sheet before a new sheet starts", num(&c.SheetRows), "1048575"},
+		{"lease-ttl", "DC_LEASE_TTL", "how long a claim lasts without a heartbeat", dur(&c.LeaseTTL), "30s"},
+		{"scheduler-interval", "DC_SCHEDULER_INTERVAL", "how often the scheduler sweeps", dur(&c.SchedulerInterval), "5s"},
+		{"scheduler", "DC_SCHEDULER", "run the scheduler in this api process", boolean(&c.Scheduler), "true"},
+		{"retry-backoff", "DC_RETRY_BACKOFF", "wait before the first automatic retry; doubles per attempt", dur(&c.RetryBackoff), "30s"},
+		{"max-attempts", "DC_MAX_ATTEMPTS", "attempts a task gets before it stays FAILED", num(&c.MaxAttempts), "5"},
+		{"shutdown-grace", "DC_SHUTDOWN_GRACE", "how long running exports may finish on SIGTERM", dur(&c.ShutdownGrace), "30s"},
+		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
+	}
+}
+
+// Parse reads flags from args over environment variables over defaults.
+// It returns flag.ErrHelp after printing usage for -h/--help.
+func Parse(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	ss := settings(&c)
+	for _, s := range ss {
+		def, from := s.def, "default"
+		if v := getenv(s.env); v != "" {
+			def, from = v, s.env
+		}
+		s.bind(fs, s.flag, def, s.help)
+		if err := fs.Set(s.flag, def); err != nil {
+			return c, fmt.Errorf("%s: %w", from, err)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
+		for _, s := range ss {
+			d := s.def
+			if d == "" {
+				d = `""`
+			}
+			fmt.Fprintf(out, "  --%-20s %-24s %s (default %s)\n", s.flag, s.env, s.help, d)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.StorageDir == "" {
+		c.StorageDir = filepath.Join(c.DataDir, "files")
+	}
+	if c.WorkerID == "" {
+		host, _ := os.Hostname()
+		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting and names all that are wrong.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.HTTPAddr == "" {
+		bad("DC_HTTP_ADDR must not be empty")
+	}
+	if c.DataDir == "" {
+		bad("DC_DATA_DIR must not be empty")
+	}
+	if c.WorkerSlots < 1 || c.WorkerSlots > 256 {
+		bad("DC_WORKER_SLOTS must be between 1 and 256, got %d", c.WorkerSlots)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100000 {
+		bad("DC_BATCH_SIZE must be between 1 and 100000, got %d", c.BatchSize)
+	}
+	if c.SheetRows < 1 || c.SheetRows > 1048575 {
+		bad("DC_XLSX_SHEET_ROWS must be between 1 and 1048575, got %d", c.SheetRows)
+	}
+	if c.LeaseTTL < time.Second {
+		bad("DC_LEASE_TTL must be at least 1s, got %s", c.LeaseTTL)
+	}
+	if c.SchedulerInterval < 100*time.Millisecond {
+		bad("DC_SCHEDULER_INTERVAL must be at least 100ms, got %s", c.SchedulerInterval)
+	}
+	if c.RetryBackoff < 0 {
+		bad("DC_RETRY_BACKOFF must not be negative")
+	}
+	if c.MaxAttempts < 1 {
+		bad("DC_MAX_ATTEMPTS must be at least 1, got %d", c.MaxAttempts)
+	}
+	if c.ShutdownGrace < 0 {
+		bad("DC_SHUTDOWN_GRACE must not be negative")
+	}
+	if len(c.WorkerID) > 128 {
+		bad("DC_WORKER_ID must be at most 128 characters")
+	}
+	if c.RocketMQNamesrv != "" && c.RocketMQTopic == "" {
+		bad("DC_ROCKETMQ_TOPIC must not be empty")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		bad("DC_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// Logger returns the process logger at the configured level.
+func (c Config) Logger(w io.Writer, process string) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})).With("process", process)
+}
+
+type intValue struct {
+	p   *int
+	def string
+}
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not an integer: %q", s)
+	}
+	*v.p = n
+	return nil
+}
+
+type durValue struct {
+	p   *time.Duration
+	def string
+}
+
+func (v durValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+func (v durValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration (like 30s or 2m): %q", s)
+	}
+	*v.p = d
+	return nil
+}
+
+type boolValue struct {
+	p   *bool
+	def string
+}
+
+func (v boolValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("not a boolean: %q", s)
+	}
+	*v.p = b
+	return nil
+}
+
+func (v boolValue) IsBoolFlag() bool { return true }

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/downloadcenter/dc/domain"
+	"github.com/downloadcenter/dc/infra/csv"
+	"github.com/downloadcenter/dc/infra/demo"
+	"github.com/downloadcenter/dc/infra/localfs"
+	"github.com/downloadcenter/dc/infra/mysql"
+	"github.com/downloadcenter/dc/infra/xlsx"
+)
+
+// Embedded reports whether the database is the embedded SQLite file.
+func (c Config) Embedded() bool { return c.MySQLDSN == "" }
+
+// InProcessQueue reports whether intents go through the in-process queue
+// (and so the api process runs the worker too).
+func (c Config) InProcessQueue() bool { return c.RocketMQNamesrv == "" }
+
+// Core is the adapters both binaries need, wired.
+type Core struct {
+	Config    Config
+	Store     *mysql.Store
+	Files     *localfs.Store
+	Providers domain.Registry
+	Log       *slog.Logger
+}
+
+// Open connects the store and the file volume.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Core, error) {
+	var store *mysql.Store
+	var err error
+	if cfg.Embedded() {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		store, err = mysql.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "dc.db"), log)
+	} else {
+		store, err = openMySQLRetrying(ctx, cfg.MySQLDSN, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	files, err := localfs.New(cfg.StorageDir)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	return &Core{Config: cfg, Store: store, Files: files, Providers: Providers(), Log: log}, nil
+}
+
+// openMySQLRetrying waits for a database that is still starting (a
+// container started beside it, a restart) for up to a minute.
+func openMySQLRetrying(ctx context.Context, dsn string, log *slog.Logger) (*mysql.Store, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := mysql.OpenMySQL(ctx, dsn, log)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return s, err
+		}
+		log.Warn("database not ready; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// Close releases the store.
+func (c *Core) Close() error { return c.Store.Close() }
+
+// Providers is the registry of export types compiled into this build.
+// A Go provider is registered by adding it here.
+func Providers() domain.Registry {
+	return domain.Registry{demo.Type: demo.New()}
+}
+
+// Writers returns the file writers by format.
+func (c *Core) Writers() map[domain.Format]domain.SheetWriterFactory {
+	sheetRows := c.Config.SheetRows
+	return map[domain.Format]domain.SheetWriterFactory{
+		domain.FormatXLSX: func(w io.Writer, cols []domain.SheetColumn) (domain.SheetWriter, error) {
+			return xlsx.NewWithOptions(w, cols, xlsx.Options{SheetRows: sheetRows})
+		},
+		domain.FormatCSV: csv.New,
+	}
+}
+
+// RetryPolicy is the configured retry policy.
+func (c *Core) RetryPolicy() domain.RetryPolicy {
+	return domain.RetryPolicy{MaxAttempts: c.Config.MaxAttempts, Backoff: c.Config.RetryBackoff, MaxBackoff: time.Hour}
+}
+
+// Tasks is the client-facing use cases.
+func (c *Core) Tasks(sender domain.IntentSender) *domain.Tasks {
+	return &domain.Tasks{Store: c.Store, Sender: sender, Providers: c.Providers, Now: now, Log: c.Log}
+}
+
+// Runner is the worker's task runner.
+func (c *Core) Runner() *domain.Runner {
+	hb := min(time.Second, c.Config.LeaseTTL/3)
+	return &domain.Runner{
+		Store: c.Store, Providers: c.Providers, Files: c.Files, Writers: c.Writers(), Retry: c.RetryPolicy(),
+		Worker: c.Config.WorkerID, BatchSize: c.Config.BatchSize, LeaseTTL: c.Config.LeaseTTL,
+		HeartbeatEvery: hb, Now: now, Log: c.Log,
+	}
+}
+
+// Scheduler is the sweeping job.
+func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
+	return &domain.Scheduler{
+		Store: c.Store, Sender: sender, Files: c.Files, Retry: c.RetryPolicy(),
+		UnsentAfter: 2 * time.Second, ResendAfter: 10 * time.Minute,
+		TempMaxAge: 6 * time.Hour, Batch: 100, Now: now, Log: c.Log,
+	}
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+// Consume runs consume until ctx ends (a shutdown signal), then lets the
+// handlers it started finish for up to grace before cancelling their work
+// context, so runners hand unfinished tasks back.
+func Consume(ctx context.Context, grace time.Duration, consume func(stop, work context.Context)) {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		consume(ctx, work)
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		cancelWork()
+		<-done
+	}
+}

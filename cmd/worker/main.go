@@ -1,0 +1,69 @@
+// Command dc-worker runs exports: it consumes task intents from RocketMQ,
+// claims each task in MySQL and writes its file to the shared volume. Run
+// any number of them; each records its DC_WORKER_ID on the tasks it runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/downloadcenter/dc/cmd/internal/app"
+	"github.com/downloadcenter/dc/infra/rocketmq"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "dc-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := app.Parse("dc-worker", args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.Embedded() || cfg.InProcessQueue() {
+		return errors.New("dc-worker needs a shared database and queue: set DC_MYSQL_DSN and DC_ROCKETMQ_NAMESRV " +
+			"(for one process with no services, run dc-api alone: it embeds the worker)")
+	}
+	log := cfg.Logger(stdout, "worker").With("worker", cfg.WorkerID)
+	core, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer core.Close()
+	runner := core.Runner()
+	consumer, err := rocketmq.NewConsumer(rocketmq.Config{
+		NameServer: cfg.RocketMQNamesrv, Topic: cfg.RocketMQTopic, Group: cfg.RocketMQGroup,
+		Slots: cfg.WorkerSlots, InstanceName: cfg.WorkerID,
+	}, runner.Run, log)
+	if err != nil {
+		return err
+	}
+	if err := consumer.Start(); err != nil {
+		return err
+	}
+	log.Info("worker started", "slots", cfg.WorkerSlots)
+	<-ctx.Done()
+	log.Info("worker shutting down", "grace", cfg.ShutdownGrace)
+	// Shutdown stops taking intents, lets running exports finish within the
+	// grace, then cancels them: the runner hands their tasks back.
+	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+	defer cancel()
+	if err := consumer.Shutdown(graceCtx); err != nil {
+		log.Warn("consumer shutdown", "err", err)
+	}
+	return nil
+}

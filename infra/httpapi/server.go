@@ -1,0 +1,396 @@
+// Package httpapi is Download Center's REST API on gin: it turns requests
+// into domain use cases and domain results and errors into JSON. It never
+// waits for an export.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/downloadcenter/dc/domain"
+)
+
+// DefaultMaxBody bounds a request body.
+const DefaultMaxBody = 1 << 20
+
+// Server serves the API.
+type Server struct {
+	tasks   *domain.Tasks
+	files   domain.FileStore
+	health  func(context.Context) error
+	log     *slog.Logger
+	maxBody int64
+}
+
+// Config is what the API needs.
+type Config struct {
+	Tasks *domain.Tasks
+	Files domain.FileStore
+	// Health checks the dependencies /healthz reports on; nil means none.
+	Health  func(context.Context) error
+	Log     *slog.Logger
+	MaxBody int64
+}
+
+// New returns the API's handler.
+func New(cfg Config) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{tasks: cfg.Tasks, files: cfg.Files, health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBody
+	}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.recover, s.accessLog)
+	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
+	r.NoMethod(func(c *gin.Context) {
+		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
+	})
+	r.GET("/healthz", s.healthz)
+	v1 := r.Group("/api/v1")
+	v1.POST("/tasks", s.create)
+	v1.GET("/tasks", s.list)
+	v1.GET("/tasks/:id", s.get)
+	v1.GET("/tasks/:id/file", s.download)
+	v1.POST("/tasks/:id/cancel", s.cancel)
+	v1.POST("/tasks/:id/retry", s.retry)
+	return r
+}
+
+// recover turns a panic into a logged 500 problem.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.fail(c, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.Debug("http request", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "duration", time.Since(start))
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	if s.health != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.health(ctx); err != nil {
+			s.log.Warn("health check failed", "err", err)
+			writeProblem(c, http.StatusServiceUnavailable, "a dependency is unavailable", nil)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// createBody is the create request.
+type createBody struct {
+	Name    string          `json:"name"`
+	Type    string          `json:"type"`
+	Format  domain.Format   `json:"format"`
+	Params  json.RawMessage `json:"params"`
+	Columns []domain.Column `json:"columns"`
+}
+
+func (s *Server) create(c *gin.Context) {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			writeProblem(c, http.StatusUnsupportedMediaType, "the body must be application/json", nil)
+			return
+		}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeProblem(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", s.maxBody), nil)
+			return
+		}
+		writeProblem(c, http.StatusBadRequest, "could not read the body", nil)
+		return
+	}
+	var body createBody
+	if err := decodeStrict(raw, &body); err != nil {
+		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	t, created, err := s.tasks.Create(c.Request.Context(), domain.CreateRequest{
+		Name: body.Name, Type: body.Type, Format: body.Format, Params: body.Params, Columns: body.Columns,
+		IdempotencyKey: c.GetHeader("Idempotency-Key"),
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if !created {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.Header("Location", taskPath(t.ID))
+	c.JSON(http.StatusAccepted, view(t))
+}
+
+// decodeStrict decodes one JSON object, naming what is wrong with it.
+func decodeStrict(raw []byte, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return errors.New("the body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Errorf("the body must be a JSON object, not %s", typ.Value)
+		}
+		return fmt.Errorf("field %q must be %s, not %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("malformed JSON: unexpected end of input")
+	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case err != nil:
+		return fmt.Errorf("malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return errors.New("malformed JSON: more than one value in the body")
+	}
+	return nil
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "float64", "float32", "int", "int64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	}
+	return goKind
+}
+
+// taskID parses the :id segment; anything but a positive integer is a
+// task that does not exist.
+func taskID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeProblem(c, http.StatusNotFound, fmt.Sprintf("no task %q", c.Param("id")), nil)
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) get(c *gin.Context) {
+	id, ok := taskID(c)
+	if !ok {
+		return
+	}
+	t, err := s.tasks.Get(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, view(t))
+}
+
+func (s *Server) list(c *gin.Context) {
+	q := domain.ListQuery{Status: domain.Status(strings.ToUpper(c.Query("status"))), Type: c.Query("type"), Limit: 50}
+	var fe domain.FieldErrors
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fe.Add("limit", "must be an integer between 1 and 500")
+		}
+		q.Limit = n
+	}
+	if v := c.Query("cursor"); v != "" {
+		id, err := decodeCursor(v)
+		if err != nil {
+			fe.Add("cursor", "is not a cursor this API returned")
+		}
+		q.BeforeID = id
+	}
+	if err := fe.Err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ts, err := s.tasks.List(c.Request.Context(), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items := make([]taskView, len(ts))
+	for i, t := range ts {
+		items[i] = view(t)
+	}
+	var next *string
+	if len(ts) > 0 && len(ts) == q.Limit {
+		cur := encodeCursor(ts[len(ts)-1].ID)
+		next = &cur
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "next_cursor": next})
+}
+
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("id:" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(s string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !bytes.HasPrefix(b, []byte("id:")) {
+		return 0, errors.New("bad cursor")
+	}
+	id, err := strconv.ParseInt(string(b[3:]), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errors.New("bad cursor")
+	}
+	return id, nil
+}
+
+func (s *Server) cancel(c *gin.Context) {
+	id, ok := taskID(c)
+	if !ok {
+		return
+	}
+	t, err := s.tasks.Cancel(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, view(t))
+}
+
+func (s *Server) retry(c *gin.Context) {
+	id, ok := taskID(c)
+	if !ok {
+		return
+	}
+	t, err := s.tasks.Retry(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", taskPath(t.ID))
+	c.JSON(http.StatusAccepted, view(t))
+}
+
+var contentTypes = map[domain.Format]string{
+	domain.FormatXLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	domain.FormatCSV:  "text/csv; charset=utf-8",
+}
+
+func (s *Server) download(c *gin.Context) {
+	id, ok := taskID(c)
+	if !ok {
+		return
+	}
+	t, err := s.tasks.FileOf(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	f, mod, err := s.files.Open(t.File.Name)
+	if err != nil {
+		s.fail(c, fmt.Errorf("open file of task %d: %w", id, err))
+		return
+	}
+	defer f.Close()
+	name := downloadName(t.Name, string(t.Format))
+	h := c.Writer.Header()
+	h.Set("Content-Type", contentTypes[t.Format])
+	h.Set("Content-Disposition", contentDisposition(name))
+	h.Set("ETag", fmt.Sprintf(`"%d-%d-%d"`, t.ID, t.Attempts, t.File.Size))
+	h.Set("Cache-Control", "private, max-age=0")
+	// ServeContent answers Range, If-Range and conditional requests and
+	// sets Content-Length.
+	http.ServeContent(c.Writer, c.Request, name, mod, f)
+}
+
+// downloadName makes a file name from the task's name: characters that
+// file systems or headers reject become '_'.
+func downloadName(taskName, ext string) string {
+	var b strings.Builder
+	for _, r := range strings.TrimSpace(taskName) {
+		switch {
+		case r < 0x20 || r == 0x7f || strings.ContainsRune(`/\:*?"<>|;`, r) || unicode.IsControl(r):
+			b.WriteRune('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	base := strings.Trim(b.String(), ". ")
+	if base == "" {
+		base = "export"
+	}
+	return base + "." + ext
+}
+
+// contentDisposition follows RFC 6266: an ASCII fallback in filename and
+// the exact name, percent-encoded UTF-8, in filename*.
+func contentDisposition(name string) string {
+	ascii := make([]rune, 0, len(name))
+	plain := true
+	for _, r := range name {
+		if r > 0x7e || r == '%' {
+			ascii = append(ascii, '_')
+			plain = false
+			continue
+		}
+		ascii = append(ascii, r)
+	}
+	v := fmt.Sprintf(`attachment; filename="%s"`, string(ascii))
+	if !plain {
+		v += "; filename*=UTF-8''" + extValue(name)
+	}
+	return v
+}
+
+// extValue percent-encodes every byte outside RFC 5987's attr-char.
+func extValue(s string) string {
+	const attrChar = "!#$&+-.^_`|~"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x80 && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c)) || strings.IndexByte(attrChar, c) >= 0) {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+func taskPath(id int64) string { return "/api/v1/tasks/" + strconv.FormatInt(id, 10) }
+
+// jsonRender writes v as JSON.
+func jsonRender(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}

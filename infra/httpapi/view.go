@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/downloadcenter/dc/domain"
+)
+
+// taskView is a task as clients see it.
+type taskView struct {
+	ID              int64             `json:"id"`
+	Name            string            `json:"name"`
+	Type            string            `json:"type"`
+	Format          domain.Format     `json:"format"`
+	Params          json.RawMessage   `json:"params"`
+	Columns         []domain.Column   `json:"columns"`
+	Status          domain.Status     `json:"status"`
+	Attempts        int               `json:"attempts"`
+	Error           string            `json:"error,omitempty"`
+	Permanent       bool              `json:"error_permanent,omitempty"`
+	Progress        progressView      `json:"progress"`
+	File            *fileView         `json:"file"`
+	Worker          string            `json:"worker,omitempty"`
+	CancelRequested bool              `json:"cancel_requested,omitempty"`
+	NextAttemptAt   *time.Time        `json:"next_attempt_at,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+	StartedAt       *time.Time        `json:"started_at,omitempty"`
+	FinishedAt      *time.Time        `json:"finished_at,omitempty"`
+	UpdatedAt       time.Time         `json:"updated_at"`
+	Links           map[string]string `json:"links"`
+}
+
+type progressView struct {
+	RowsWritten int64 `json:"rows_written"`
+	// RowsTotal is null when the provider cannot count.
+	RowsTotal *int64   `json:"rows_total"`
+	Percent   *float64 `json:"percent"`
+}
+
+type fileView struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Rows   int64  `json:"rows"`
+	Sheets int    `json:"sheets"`
+	URL    string `json:"url"`
+}
+
+func view(t *domain.Task) taskView {
+	v := taskView{
+		ID: t.ID, Name: t.Name, Type: t.Type, Format: t.Format, Params: t.Params, Columns: t.Columns,
+		Status: t.Status, Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
+		Worker: t.WorkerID, CancelRequested: t.CancelRequested, NextAttemptAt: t.NextAttemptAt,
+		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, UpdatedAt: t.UpdatedAt,
+		Progress: progressView{RowsWritten: t.RowsWritten},
+		Links:    map[string]string{"self": taskPath(t.ID)},
+	}
+	if t.RowsTotal >= 0 {
+		total := t.RowsTotal
+		v.Progress.RowsTotal = &total
+		pct := 100.0
+		if total > 0 {
+			pct = min(100, float64(t.RowsWritten)*100/float64(total))
+		}
+		if t.Status == domain.StatusSuccess {
+			pct = 100
+		}
+		v.Progress.Percent = &pct
+	}
+	if t.File != nil && t.Status == domain.StatusSuccess {
+		url := taskPath(t.ID) + "/file"
+		v.File = &fileView{Name: downloadName(t.Name, string(t.Format)), Size: t.File.Size, Rows: t.File.Rows, Sheets: t.File.Sheets, URL: url}
+		v.Links["file"] = url
+	}
+	return v
+}

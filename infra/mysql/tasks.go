@@ -1,0 +1,304 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/downloadcenter/dc/domain"
+)
+
+// Create stores a new task. A reused idempotency key returns the task
+// that holds it and domain.ErrDuplicateKey.
+func (s *Store) Create(ctx context.Context, t *domain.Task) (*domain.Task, error) {
+	if t.IdempotencyKey != "" {
+		if old, err := s.byKey(ctx, t.IdempotencyKey); err == nil {
+			return old, domain.ErrDuplicateKey
+		} else if !errors.Is(err, domain.ErrNotFound) {
+			return nil, err
+		}
+	}
+	r, err := toRow(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
+		// Two creates with one key raced: the unique index let one in.
+		if t.IdempotencyKey != "" {
+			if old, kerr := s.byKey(ctx, t.IdempotencyKey); kerr == nil {
+				return old, domain.ErrDuplicateKey
+			}
+		}
+		return nil, fmt.Errorf("insert task: %w", err)
+	}
+	return fromRow(r)
+}
+
+func (s *Store) byKey(ctx context.Context, key string) (*domain.Task, error) {
+	var r taskRow
+	err := s.db.WithContext(ctx).Where("idempotency_key = ?", key).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, domain.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find task by idempotency key: %w", err)
+	}
+	return fromRow(&r)
+}
+
+// Get returns one task.
+func (s *Store) Get(ctx context.Context, id int64) (*domain.Task, error) {
+	var r taskRow
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, domain.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("select task: %w", err)
+	}
+	return fromRow(&r)
+}
+
+// List returns tasks newest first, continuing below q.BeforeID.
+func (s *Store) List(ctx context.Context, q domain.ListQuery) ([]*domain.Task, error) {
+	db := s.db.WithContext(ctx).Model(&taskRow{})
+	if q.Status != "" {
+		db = db.Where("status = ?", string(q.Status))
+	}
+	if q.Type != "" {
+		db = db.Where("type = ?", q.Type)
+	}
+	if q.BeforeID > 0 {
+		db = db.Where("id < ?", q.BeforeID)
+	}
+	return s.find(db.Order("id DESC").Limit(q.Limit))
+}
+
+func (s *Store) find(db *gorm.DB) ([]*domain.Task, error) {
+	var rows []taskRow
+	if err := db.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("select tasks: %w", err)
+	}
+	out := make([]*domain.Task, len(rows))
+	for i := range rows {
+		t, err := fromRow(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// apply runs one transition as a single conditional UPDATE. cond narrows
+// the WHERE clause further (the owner, a due time). No row changed means
+// the task is gone or no longer where the transition starts.
+func (s *Store) apply(ctx context.Context, id int64, tr domain.Transition, cond func(*gorm.DB) *gorm.DB, set map[string]any, now time.Time) error {
+	set["status"] = string(tr.To)
+	set["updated_at"] = now.UTC()
+	db := s.db.WithContext(ctx).Model(&taskRow{}).Where("id = ? AND status IN ?", id, statuses(tr.From))
+	if cond != nil {
+		db = cond(db)
+	}
+	res := db.Updates(set)
+	if res.Error != nil {
+		return fmt.Errorf("%s task %d: %w", tr.Name, id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return s.missing(ctx, id)
+	}
+	return nil
+}
+
+// missing tells a vanished task from one that moved on.
+func (s *Store) missing(ctx context.Context, id int64) error {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&taskRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		return fmt.Errorf("look up task %d: %w", id, err)
+	}
+	if n == 0 {
+		return domain.ErrNotFound
+	}
+	return domain.ErrLostRace
+}
+
+// owned narrows an update to the attempt o holds.
+func owned(o domain.Owner) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		return db.Where("worker_id = ? AND attempts = ?", o.Worker, o.Attempt)
+	}
+}
+
+// Claim takes a waiting task for worker.
+func (s *Store) Claim(ctx context.Context, id int64, worker string, now, leaseUntil time.Time) (*domain.Task, error) {
+	err := s.apply(ctx, id, domain.Claim, nil, map[string]any{
+		"attempts": gorm.Expr("attempts + 1"), "worker_id": worker, "lease_until": leaseUntil.UTC(),
+		"started_at": now.UTC(), "finished_at": nil, "cancel_requested": false, "next_attempt_at": nil,
+		"rows_written": 0, "rows_total": -1,
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// Heartbeat saves progress and renews the lease. The common case is one
+// UPDATE; only when it misses is the row read to tell a cancel request
+// from a lost task.
+func (s *Store) Heartbeat(ctx context.Context, o domain.Owner, p domain.Progress, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&taskRow{}).
+		Where("id = ? AND status = ? AND worker_id = ? AND attempts = ? AND cancel_requested = ?",
+			o.TaskID, string(domain.StatusExecuting), o.Worker, o.Attempt, false).
+		Updates(map[string]any{
+			"rows_written": p.RowsWritten, "rows_total": p.RowsTotal,
+			"lease_until": p.LeaseUntil.UTC(), "updated_at": now.UTC(),
+		})
+	if res.Error != nil {
+		return false, fmt.Errorf("heartbeat task %d: %w", o.TaskID, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return false, nil
+	}
+	t, err := s.Get(ctx, o.TaskID)
+	if err != nil {
+		return false, err
+	}
+	if t.Status == domain.StatusExecuting && t.WorkerID == o.Worker && t.Attempts == o.Attempt && t.CancelRequested {
+		return true, nil
+	}
+	return false, domain.ErrLostRace
+}
+
+// Succeed records the finished file.
+func (s *Store) Succeed(ctx context.Context, o domain.Owner, f domain.FileInfo, now time.Time) error {
+	return s.apply(ctx, o.TaskID, domain.Succeed, owned(o), map[string]any{
+		"file_name": f.Name, "file_size": f.Size, "file_rows": f.Rows, "file_sheets": f.Sheets,
+		"rows_written": f.Rows, "finished_at": now.UTC(), "lease_until": nil, "error": "",
+		"permanent": false, "next_attempt_at": nil, "cancel_requested": false,
+	}, now)
+}
+
+// Fail records a failed attempt.
+func (s *Store) Fail(ctx context.Context, o domain.Owner, f domain.Failure, now time.Time) error {
+	return s.apply(ctx, o.TaskID, domain.Fail, owned(o), map[string]any{
+		"error": truncate(f.Message), "permanent": f.Permanent, "next_attempt_at": utc(f.NextAttemptAt),
+		"finished_at": now.UTC(), "lease_until": nil,
+	}, now)
+}
+
+// CancelRunning records that the owner stopped at a user's request.
+func (s *Store) CancelRunning(ctx context.Context, o domain.Owner, now time.Time) error {
+	return s.apply(ctx, o.TaskID, domain.CancelRunning, owned(o), map[string]any{
+		"finished_at": now.UTC(), "lease_until": nil, "cancel_requested": false,
+	}, now)
+}
+
+// Release hands the owner's task back to the queue.
+func (s *Store) Release(ctx context.Context, o domain.Owner, reason string, now time.Time) error {
+	return s.apply(ctx, o.TaskID, domain.Release, owned(o), requeued(reason), now)
+}
+
+// requeued is what a task going back to the queue has reset.
+func requeued(reason string) map[string]any {
+	return map[string]any{
+		"error": truncate(reason), "lease_until": nil, "intent_sent_at": nil, "cancel_requested": false,
+		"next_attempt_at": nil, "finished_at": nil, "rows_written": 0, "rows_total": -1,
+	}
+}
+
+// Cancel cancels a waiting task, or flags a running one for its worker.
+func (s *Store) Cancel(ctx context.Context, id int64, now time.Time) (*domain.Task, error) {
+	err := s.apply(ctx, id, domain.CancelWaiting, nil, map[string]any{"finished_at": now.UTC()}, now)
+	if errors.Is(err, domain.ErrLostRace) {
+		res := s.db.WithContext(ctx).Model(&taskRow{}).
+			Where("id = ? AND status = ?", id, string(domain.StatusExecuting)).
+			Updates(map[string]any{"cancel_requested": true, "updated_at": now.UTC()})
+		switch {
+		case res.Error != nil:
+			err = fmt.Errorf("request cancel of task %d: %w", id, res.Error)
+		case res.RowsAffected == 1:
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// Retry sends a failed or cancelled task back to the queue.
+func (s *Store) Retry(ctx context.Context, id int64, dueOnly bool, now time.Time) error {
+	var cond func(*gorm.DB) *gorm.DB
+	set := requeued("")
+	if dueOnly {
+		cond = func(db *gorm.DB) *gorm.DB {
+			return db.Where("status = ? AND next_attempt_at <= ?", string(domain.StatusFailed), now.UTC())
+		}
+		delete(set, "error") // keep the last error visible while it waits
+	}
+	return s.apply(ctx, id, domain.Retry, cond, set, now)
+}
+
+// MarkSent records that a waiting task's intent went out.
+func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
+	res := s.db.WithContext(ctx).Model(&taskRow{}).
+		Where("id = ? AND status = ?", id, string(domain.StatusNotExecuted)).
+		Update("intent_sent_at", at.UTC())
+	if res.Error != nil {
+		return fmt.Errorf("mark intent of task %d sent: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return s.missing(ctx, id)
+	}
+	return nil
+}
+
+// DueRetries lists failed tasks whose next attempt is due, oldest due first.
+func (s *Store) DueRetries(ctx context.Context, now time.Time, limit int) ([]*domain.Task, error) {
+	return s.find(s.db.WithContext(ctx).
+		Where("status = ? AND next_attempt_at <= ?", string(domain.StatusFailed), now.UTC()).
+		Order("next_attempt_at").Limit(limit))
+}
+
+// ExpiredLeases lists running tasks whose lease lapsed.
+func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]*domain.Task, error) {
+	return s.find(s.db.WithContext(ctx).
+		Where("status = ? AND lease_until < ?", string(domain.StatusExecuting), now.UTC()).
+		Order("lease_until").Limit(limit))
+}
+
+// Unsent lists waiting tasks whose intent is missing or stale.
+func (s *Store) Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*domain.Task, error) {
+	return s.find(s.db.WithContext(ctx).
+		Where("status = ? AND updated_at < ? AND (intent_sent_at IS NULL OR intent_sent_at < ?)",
+			string(domain.StatusNotExecuted), updatedBefore.UTC(), sentBefore.UTC()).
+		Order("id").Limit(limit))
+}
+
+// Rescue takes a task from an owner whose lease lapsed.
+func (s *Store) Rescue(ctx context.Context, o domain.Owner, requeue bool, message string, now time.Time) error {
+	cond := func(db *gorm.DB) *gorm.DB {
+		return owned(o)(db).Where("lease_until < ?", now.UTC())
+	}
+	if requeue {
+		return s.apply(ctx, o.TaskID, domain.Release, cond, requeued(message), now)
+	}
+	return s.apply(ctx, o.TaskID, domain.Fail, cond, map[string]any{
+		"error": truncate(message), "finished_at": now.UTC(), "lease_until": nil, "next_attempt_at": nil,
+	}, now)
+}
+
+func truncate(s string) string {
+	if len(s) <= maxErrorLen {
+		return s
+	}
+	// Cut on a rune boundary so the column holds valid UTF-8.
+	i := maxErrorLen
+	for i > 0 && s[i]&0xC0 == 0x80 {
+		i--
+	}
+	return s[:i] + "…"
+}
