@@ -14,8 +14,8 @@ import (
 	"log/slog"
 	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/glebarez/sqlite"
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/pressly/goose/v3"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"

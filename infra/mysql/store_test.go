@@ -2,22 +2,20 @@ package mysql_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 
 	"github.com/downloadcenter/dc/domain"
 	"github.com/downloadcenter/dc/infra/mysql"
+	"github.com/downloadcenter/dc/infra/mysql/mysqltest"
 )
 
 var (
@@ -37,46 +35,13 @@ func stores(t *testing.T) map[string]*mysql.Store {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = lite.Close() })
 	out["sqlite"] = lite
-	if dsn := MySQLTestDSN(t); dsn != "" {
+	if dsn := mysqltest.DSN(t); dsn != "" {
 		my, err := mysql.OpenMySQL(ctx, dsn, quiet)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = my.Close() })
 		out["mysql"] = my
 	}
 	return out
-}
-
-var dbSeq atomic.Int64
-
-// MySQLTestDSN creates a throw-away database next to DC_MYSQL_DSN's and
-// returns a DSN for it; it is dropped when the test ends.
-func MySQLTestDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("DC_MYSQL_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but DC_MYSQL_DSN is not set: the MariaDB repository tests must run in CI")
-		}
-		t.Log("DC_MYSQL_DSN not set: MariaDB half of the suite not run")
-		return ""
-	}
-	cfg, err := mysqldriver.ParseDSN(dsn)
-	require.NoError(t, err)
-	name := fmt.Sprintf("dc_test_%d_%d", os.Getpid(), dbSeq.Add(1))
-	admin, err := sql.Open("mysql", dsn)
-	require.NoError(t, err)
-	defer admin.Close()
-	_, err = admin.Exec("CREATE DATABASE " + name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		a, err := sql.Open("mysql", dsn)
-		if err == nil {
-			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name)
-			_ = a.Close()
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
 }
 
 var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
@@ -422,7 +387,7 @@ func TestLongErrorIsTruncated(t *testing.T) {
 
 func TestMigrationsConcurrentOpen(t *testing.T) {
 	t.Parallel()
-	dsn := MySQLTestDSN(t)
+	dsn := mysqltest.DSN(t)
 	if dsn == "" {
 		return
 	}

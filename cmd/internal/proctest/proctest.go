@@ -1,0 +1,243 @@
+// Package proctest runs dc-api and dc-worker as real processes for the
+// end-to-end tests of cmd/api and cmd/worker, and checks what they make.
+package proctest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Build compiles a main package (e.g. "github.com/downloadcenter/dc/cmd/api")
+// into dir and returns the binary's path.
+func Build(dir, pkg string) (string, error) {
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build %s: %w", pkg, err)
+	}
+	return out, nil
+}
+
+// Proc is a running binary whose output is kept for assertions.
+type Proc struct {
+	Name string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+// Start runs bin with env added to a minimal environment. The process is
+// killed when the test ends, and its output is logged if the test failed.
+func Start(t *testing.T, name, bin string, env map[string]string) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.Write(sc.Bytes())
+			p.out.WriteByte('\n')
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, p.Output())
+		}
+	})
+	return p
+}
+
+// Output is everything the process printed so far.
+func (p *Proc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// WaitFor waits until the output matches re and returns the first match's
+// submatches.
+func (p *Proc) WaitFor(t *testing.T, re *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(p.Output()); m != nil {
+			return m
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited (%v) before printing %s:\n%s", p.Name, p.err, re, p.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not print %s within %s:\n%s", p.Name, re, timeout, p.Output())
+	return nil
+}
+
+var listening = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+
+// WaitListening waits for dc-api's welcome line and returns its base URL.
+func (p *Proc) WaitListening(t *testing.T) string {
+	t.Helper()
+	return p.WaitFor(t, listening, 90*time.Second)[1]
+}
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// Kill ends the process at once (kill -9) and waits for it.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Wait waits up to timeout for the process to exit and returns its error.
+func (p *Proc) Wait(timeout time.Duration) (exited bool, err error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	case <-time.After(timeout):
+		return false, nil
+	}
+}
+
+// Task is the part of the task JSON tests read.
+type Task struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Format   string `json:"format"`
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error"`
+	Worker   string `json:"worker"`
+	Progress struct {
+		RowsWritten int64  `json:"rows_written"`
+		RowsTotal   *int64 `json:"rows_total"`
+	} `json:"progress"`
+	File *struct {
+		Name   string `json:"name"`
+		Size   int64  `json:"size"`
+		Rows   int64  `json:"rows"`
+		Sheets int    `json:"sheets"`
+		URL    string `json:"url"`
+	} `json:"file"`
+}
+
+// Client talks to one dc-api.
+type Client struct {
+	Base string
+	HTTP *http.Client
+}
+
+// NewClient returns a client of base.
+func NewClient(base string) *Client {
+	return &Client{Base: base, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Create posts a task and requires 202.
+func (c *Client) Create(t *testing.T, body string) Task {
+	t.Helper()
+	res, err := c.HTTP.Post(c.Base+"/api/v1/tasks", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
+	var tk Task
+	require.NoError(t, json.Unmarshal(b, &tk))
+	return tk
+}
+
+// Get reads a task.
+func (c *Client) Get(t *testing.T, id int64) Task {
+	t.Helper()
+	res, err := c.HTTP.Get(fmt.Sprintf("%s/api/v1/tasks/%d", c.Base, id))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
+	var tk Task
+	require.NoError(t, json.Unmarshal(b, &tk))
+	return tk
+}
+
+// Post posts to a task action (cancel, retry) and returns the status.
+func (c *Client) Post(t *testing.T, id int64, action string) int {
+	t.Helper()
+	res, err := c.HTTP.Post(fmt.Sprintf("%s/api/v1/tasks/%d/%s", c.Base, id, action), "application/json", nil)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	return res.StatusCode
+}
+
+// WaitStatus polls until the task reaches one of the statuses.
+func (c *Client) WaitStatus(t *testing.T, id int64, timeout time.Duration, statuses ...string) Task {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var tk Task
+	for time.Now().Before(deadline) {
+		tk = c.Get(t, id)
+		for _, s := range statuses {
+			if tk.Status == s {
+				return tk
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("task %d still %s (error %q) after %s, want %v", id, tk.Status, tk.Error, timeout, statuses)
+	return tk
+}
+
+// Download fetches a task's file into dir and returns its path and the
+// response headers.
+func (c *Client) Download(t *testing.T, id int64, dir string) (string, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/tasks/%d/file", c.Base, id), nil)
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	path := filepath.Join(dir, fmt.Sprintf("download-%d", id))
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = io.Copy(f, res.Body)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return path, res.Header
+}
