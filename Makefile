@@ -32,7 +32,9 @@ test: vet
 	fi; \
 	echo "MariaDB: $${DC_MYSQL_DSN%%@*}@…  RocketMQ: $$DC_ROCKETMQ_NAMESRV"; \
 	$(GO) test -count=1 -race ./domain/... ./infra/memqueue/... && \
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -timeout 40m -skip '^TestFault' ./... && \
+	echo "fault tests (they stop and restart the shared services, so they run alone):" && \
+	$(GO) test -count=1 -timeout 20m -run '^TestFault' ./cmd/worker/
 
 services-up:
 	bash deploy/services/up.sh

@@ -107,7 +107,8 @@ type SheetColumn struct {
 
 // SheetWriter writes rows into one file of some format.
 type SheetWriter interface {
-	// WriteRow writes one data row, values in column order.
+	// WriteRow writes one data row, values in column order. The caller
+	// reuses values for the next row: a writer must not keep it.
 	WriteRow(values []any) error
 	// Close completes the file and reports how many sheets it holds.
 	Close() (sheets int, err error)

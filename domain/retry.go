@@ -26,12 +26,15 @@ func (p RetryPolicy) NextAttempt(attempt int, permanent bool, now time.Time) *ti
 		return nil
 	}
 	d := p.Backoff
-	for i := 1; i < attempt && (p.MaxBackoff == 0 || d < p.MaxBackoff); i++ {
+	// Capped doubling; without MaxBackoff, a day stops d overflowing.
+	limit := p.MaxBackoff
+	if limit <= 0 {
+		limit = 24 * time.Hour
+	}
+	for i := 1; i < attempt && d < limit; i++ {
 		d *= 2
 	}
-	if p.MaxBackoff > 0 && d > p.MaxBackoff {
-		d = p.MaxBackoff
-	}
+	d = min(d, limit)
 	j := p.Jitter
 	if j == nil {
 		j = rand.Float64

@@ -32,6 +32,10 @@ type Runner struct {
 	LeaseTTL time.Duration
 	// HeartbeatEvery is how often progress is saved and the lease renewed.
 	HeartbeatEvery time.Duration
+	// FinishRetryFor is how long recording a run's outcome is retried while
+	// the store fails (a database restart); zero tries once. A task whose
+	// outcome could not be recorded is rescued when its lease lapses.
+	FinishRetryFor time.Duration
 	Now            Clock
 	Log            *slog.Logger
 }
@@ -236,46 +240,76 @@ func FileName(t *Task) string {
 	return fmt.Sprintf("task-%d-%d.%s", t.ID, t.Attempts, t.Format)
 }
 
-// finish records how the run ended. It uses a context that survives the
-// run's own cancellation: the outcome must be written even on shutdown.
+// finish records how the run ended, retrying while the store fails for
+// up to FinishRetryFor. It uses a context that survives the run's own
+// cancellation: the outcome must be written even on shutdown.
 func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.FinishRetryFor+10*time.Second)
 	defer cancel()
+	deadline := time.Now().Add(r.FinishRetryFor)
+	wait := 100 * time.Millisecond
+	for {
+		err := r.record(ctx, o, file, runErr, cause, log)
+		if err == nil || KindOf(err) != KindInternal || time.Now().After(deadline) {
+			if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("record outcome of task %d: %w", o.TaskID, err)
+			}
+			return nil
+		}
+		log.Warn("record outcome failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("record outcome of task %d: %w", o.TaskID, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// record writes the outcome once.
+func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, log *slog.Logger) error {
 	now := r.Now()
-	var err error
 	switch {
 	case runErr == nil:
-		err = r.Store.Succeed(ctx, o, *file, now)
-		if errors.Is(err, ErrLostRace) {
+		err := r.Store.Succeed(ctx, o, *file, now)
+		if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
+			if cur, gerr := r.Store.Get(ctx, o.TaskID); gerr == nil &&
+				cur.Status == StatusSuccess && cur.File != nil && cur.File.Name == file.Name {
+				return nil // an earlier try went through; only its answer was lost
+			}
 			log.Warn("task taken from this worker before it finished; file discarded")
 			if rmErr := r.Files.Remove(file.Name); rmErr != nil {
 				log.Warn("remove discarded file", "err", rmErr)
 			}
-			return nil
-		}
-		if err == nil {
+		} else if err == nil {
 			log.Info("task succeeded", "rows", file.Rows, "size", file.Size, "sheets", file.Sheets)
 		}
+		return err
 	case errors.Is(cause, errLeaseLost):
 		return nil
 	case errors.Is(cause, errCancelRequested):
-		err = r.Store.CancelRunning(ctx, o, now)
-		log.Info("task cancelled")
+		err := r.Store.CancelRunning(ctx, o, now)
+		if err == nil {
+			log.Info("task cancelled")
+		}
+		return err
 	case cause != nil:
 		// The worker is shutting down: hand the task to another worker.
-		err = r.Store.Release(ctx, o, "worker "+o.Worker+" shut down during attempt "+fmt.Sprint(o.Attempt), now)
-		log.Info("task released for another worker")
+		err := r.Store.Release(ctx, o, fmt.Sprintf("worker %s shut down during attempt %d", o.Worker, o.Attempt), now)
+		if err == nil {
+			log.Info("task released for another worker")
+		}
+		return err
 	default:
 		permanent := IsPermanent(runErr)
 		next := r.Retry.NextAttempt(o.Attempt, permanent, now)
-		err = r.Store.Fail(ctx, o, Failure{Message: runErr.Error(), Permanent: permanent, NextAttemptAt: next}, now)
-		log.Warn("task failed", "err", runErr, "permanent", permanent, "next_attempt_at", next)
+		err := r.Store.Fail(ctx, o, Failure{Message: runErr.Error(), Permanent: permanent, NextAttemptAt: next}, now)
+		if err == nil {
+			log.Warn("task failed", "err", runErr, "permanent", permanent, "next_attempt_at", next)
+		}
+		return err
 	}
-	if errors.Is(err, ErrLostRace) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("record outcome of task %d: %w", o.TaskID, err)
-	}
-	return nil
 }

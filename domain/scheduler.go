@@ -36,6 +36,12 @@ type Scheduler struct {
 	Batch int
 	Now   Clock
 	Log   *slog.Logger
+
+	// queueDown is set when a send fails during a sweep: the rest of the
+	// sweep sends nothing, instead of waiting out one timeout per task.
+	// Sweeps of one Scheduler never overlap (Run calls them in turn), so it
+	// needs no lock.
+	queueDown bool
 }
 
 // Run sweeps every interval until ctx ends.
@@ -58,7 +64,19 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
 // intents and orphaned temp files. It goes on after a failed job and
 // returns the errors joined.
 func (s *Scheduler) Sweep(ctx context.Context) error {
+	s.queueDown = false
 	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+}
+
+// send emits t's intent unless the queue already failed in this sweep;
+// an unsent task is picked up by a later sweep.
+func (s *Scheduler) send(ctx context.Context, t *Task) {
+	if s.queueDown {
+		return
+	}
+	if !emit(ctx, s.Store, s.Sender, s.Now, s.Log, t) {
+		s.queueDown = true
+	}
 }
 
 func (s *Scheduler) retryDue(ctx context.Context) error {
@@ -75,7 +93,7 @@ func (s *Scheduler) retryDue(ctx context.Context) error {
 			return fmt.Errorf("retry task %d: %w", t.ID, err)
 		}
 		s.Log.Info("retrying task", "task_id", t.ID, "attempt", t.Attempts+1)
-		emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+		s.send(ctx, t)
 	}
 	return nil
 }
@@ -89,7 +107,8 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 	for _, t := range ts {
 		o := Owner{TaskID: t.ID, Worker: t.WorkerID, Attempt: t.Attempts}
 		msg := fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)
-		requeue := t.Attempts < s.Retry.MaxAttempts
+		// A task whose cancel the dead worker never saw is not run again.
+		requeue := t.Attempts < s.Retry.MaxAttempts && !t.CancelRequested
 		if err := s.Store.Rescue(ctx, o, requeue, msg, now); err != nil {
 			if errors.Is(err, ErrLostRace) {
 				continue
@@ -98,7 +117,7 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 		}
 		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "requeued", requeue)
 		if requeue {
-			emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+			s.send(ctx, t)
 		}
 	}
 	return nil
@@ -112,7 +131,7 @@ func (s *Scheduler) resend(ctx context.Context) error {
 	}
 	for _, t := range ts {
 		s.Log.Info("sending intent again", "task_id", t.ID)
-		emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+		s.send(ctx, t)
 	}
 	return nil
 }
@@ -122,19 +141,27 @@ func (s *Scheduler) resend(ctx context.Context) error {
 // the previous process.
 func (s *Scheduler) ResendWaiting(ctx context.Context) error {
 	start := s.Now()
+	tried := map[int64]bool{}
 	for {
 		ts, err := s.Store.Unsent(ctx, start.Add(time.Second), start, s.Batch)
 		if err != nil {
 			return fmt.Errorf("list waiting tasks: %w", err)
 		}
+		fresh := 0
 		for _, t := range ts {
-			emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
-			if t.IntentSentAt == nil {
+			if tried[t.ID] {
+				continue
+			}
+			tried[t.ID], fresh = true, fresh+1
+			if !emit(ctx, s.Store, s.Sender, s.Now, s.Log, t) {
 				return nil // the queue refuses: the sweep retries later
 			}
 		}
 		if len(ts) < s.Batch {
 			return nil
+		}
+		if fresh == 0 {
+			return fmt.Errorf("resend waiting tasks: task %d was not recorded as sent", ts[0].ID)
 		}
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -45,6 +47,9 @@ type Tasks struct {
 	Providers Providers
 	Now       Clock
 	Log       *slog.Logger
+
+	// sendsPausedUntil (unix ns) skips sends after a failure; see send.
+	sendsPausedUntil atomic.Int64
 }
 
 // Create validates req, persists the task and emits its intent. A failed
@@ -73,20 +78,33 @@ func (s *Tasks) Create(ctx context.Context, req CreateRequest) (t *Task, created
 }
 
 func (s *Tasks) send(ctx context.Context, t *Task) {
-	emit(ctx, s.Store, s.Sender, s.Now, s.Log, t)
+	now := s.Now()
+	if s.sendsPausedUntil.Load() > now.UnixNano() {
+		s.Log.Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
+		return
+	}
+	if !emit(ctx, s.Store, s.Sender, s.Now, s.Log, t) {
+		// While the broker is down, every send would wait out its timeout:
+		// skip sends for a moment so creates answer at once. The task is
+		// stored; the scheduler sends its intent when the broker is back.
+		s.sendsPausedUntil.Store(now.Add(sendPause).UnixNano())
+	}
 }
 
-// emit sends a task's intent and records it as sent. Failures are only
-// logged: the task is safe in the store and the scheduler's sweep sends
-// it again.
+// sendPause is how long creates skip sending after a send failed.
+const sendPause = 5 * time.Second
+
+// emit sends a task's intent and records it as sent, reporting whether the
+// send succeeded. Failures are only logged: the task is safe in the store
+// and the scheduler's sweep sends it again.
 func emit(ctx context.Context, st interface {
 	MarkSent(context.Context, int64, time.Time) error
-}, sender IntentSender, now Clock, log *slog.Logger, t *Task) {
+}, sender IntentSender, now Clock, log *slog.Logger, t *Task) bool {
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
 	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type}); err != nil {
 		log.Warn("intent not sent; the scheduler will resend it", "task_id", t.ID, "err", err)
-		return
+		return false
 	}
 	at := now()
 	if err := st.MarkSent(sendCtx, t.ID, at); err != nil {
@@ -94,9 +112,10 @@ func emit(ctx context.Context, st interface {
 		if !errors.Is(err, ErrLostRace) {
 			log.Warn("record intent sent", "task_id", t.ID, "err", err)
 		}
-		return
+		return true
 	}
 	t.IntentSentAt = &at
+	return true
 }
 
 // validate checks a request field by field and builds the task.
@@ -174,7 +193,11 @@ func checkColumns(cols []Column, fields []Field, fe *FieldErrors) []Column {
 	if len(cols) == 0 {
 		out := make([]Column, len(fields))
 		for i, f := range fields {
-			out[i] = Column{Field: f.Name, Header: f.Header}
+			h := f.Header
+			if h == "" {
+				h = f.Name
+			}
+			out[i] = Column{Field: f.Name, Header: h}
 		}
 		return out
 	}
@@ -243,6 +266,9 @@ func DecodeParams(raw json.RawMessage) (map[string]any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, errors.New("must be a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("must be a single JSON object")
 	}
 	return m, nil
 }

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		defer s.Close()
-		sender = s
+		sender = app.WrapSender(s)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -24,10 +24,10 @@ import (
 )
 
 // Build compiles a main package (e.g. "github.com/downloadcenter/dc/cmd/api")
-// into dir and returns the binary's path.
-func Build(dir, pkg string) (string, error) {
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+// into dir, with optional build tags, and returns the binary's path.
+func Build(dir, pkg string, tags ...string) (string, error) {
+	out := filepath.Join(dir, filepath.Base(pkg)+strings.Join(tags, "-"))
+	cmd := exec.Command("go", "build", "-tags", strings.Join(tags, ","), "-o", out, pkg)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build %s: %w", pkg, err)
@@ -181,17 +181,28 @@ func (c *Client) Create(t *testing.T, body string) Task {
 	return tk
 }
 
-// Get reads a task.
+// Get reads a task and requires 200.
 func (c *Client) Get(t *testing.T, id int64) Task {
 	t.Helper()
-	res, err := c.HTTP.Get(fmt.Sprintf("%s/api/v1/tasks/%d", c.Base, id))
+	tk, err := c.TryGet(id)
 	require.NoError(t, err)
+	return tk
+}
+
+// TryGet reads a task, returning any failure (a database restart makes
+// the API answer 500 for a while).
+func (c *Client) TryGet(id int64) (Task, error) {
+	var tk Task
+	res, err := c.HTTP.Get(fmt.Sprintf("%s/api/v1/tasks/%d", c.Base, id))
+	if err != nil {
+		return tk, err
+	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
-	var tk Task
-	require.NoError(t, json.Unmarshal(b, &tk))
-	return tk
+	if res.StatusCode != http.StatusOK {
+		return tk, fmt.Errorf("GET task %d: %d %s", id, res.StatusCode, b)
+	}
+	return tk, json.Unmarshal(b, &tk)
 }
 
 // Post posts to a task action (cancel, retry) and returns the status.
@@ -209,7 +220,12 @@ func (c *Client) WaitStatus(t *testing.T, id int64, timeout time.Duration, statu
 	deadline := time.Now().Add(timeout)
 	var tk Task
 	for time.Now().Before(deadline) {
-		tk = c.Get(t, id)
+		got, err := c.TryGet(id)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		tk = got
 		for _, s := range statuses {
 			if tk.Status == s {
 				return tk
