@@ -246,6 +246,7 @@ type fakeSheets struct {
 	startErr error
 	closeErr error
 	closes   int
+	aborts   int
 }
 
 func (f *fakeSheets) factory() domain.SheetWriterFactory {
@@ -298,6 +299,13 @@ func (s *fakeSheetWriter) Close() (int, error) {
 	}
 	per := max(s.f.perSheet, 1)
 	return max(1, (s.n+per-1)/per), nil
+}
+
+func (s *fakeSheetWriter) Abort() error {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.aborts++
+	return nil
 }
 
 func (f *fakeSheets) written() ([]domain.SheetColumn, [][]any) {

@@ -112,6 +112,9 @@ type SheetWriter interface {
 	WriteRow(values []any) error
 	// Close completes the file and reports how many sheets it holds.
 	Close() (sheets int, err error)
+	// Abort releases the writer without completing the file, on a run
+	// that failed or stopped; it is a no-op after Close.
+	Abort() error
 }
 
 // SheetWriterFactory starts a file of one format on w.

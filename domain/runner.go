@@ -156,7 +156,7 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 	closed := false
 	defer func() {
 		if !closed {
-			_, _ = w.Close() // releases the writer's own temp files
+			_ = w.Abort()
 		}
 	}()
 	if err := r.stream(ctx, t, prov, params, index, w, p); err != nil {

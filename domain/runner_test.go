@@ -341,12 +341,12 @@ func TestRunFailures(t *testing.T) {
 				require.Empty(t, fs.Created)
 			}
 			e.sheets.mu.Lock()
-			closes := e.sheets.closes
+			closes, aborts := e.sheets.closes, e.sheets.aborts
 			e.sheets.mu.Unlock()
 			if tc.writer {
-				require.Equal(t, 1, closes, "the writer is closed to free its resources")
+				require.Equal(t, 1, closes+aborts, "the writer is released exactly once")
 			} else {
-				require.Zero(t, closes)
+				require.Zero(t, closes+aborts)
 			}
 		})
 	}

@@ -176,7 +176,7 @@ func (s *Store) Heartbeat(ctx context.Context, o domain.Owner, p domain.Progress
 func (s *Store) Succeed(ctx context.Context, o domain.Owner, f domain.FileInfo, now time.Time) error {
 	return s.apply(ctx, o.TaskID, domain.Succeed, owned(o), map[string]any{
 		"file_name": f.Name, "file_size": f.Size, "file_rows": f.Rows, "file_sheets": f.Sheets,
-		"rows_written": f.Rows, "finished_at": now.UTC(), "lease_until": nil, "error": "",
+		"rows_written": f.Rows, "rows_total": f.Rows, "finished_at": now.UTC(), "lease_until": nil, "error": "",
 		"permanent": false, "next_attempt_at": nil, "cancel_requested": false,
 	}, now)
 }

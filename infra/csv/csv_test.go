@@ -1,0 +1,205 @@
+package csv_test
+
+import (
+	"bytes"
+	stdcsv "encoding/csv"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/downloadcenter/dc/domain"
+	"github.com/downloadcenter/dc/infra/csv"
+)
+
+var _ domain.SheetWriterFactory = csv.New
+
+func col(field, header string, kind domain.ValueKind) domain.SheetColumn {
+	return domain.SheetColumn{Column: domain.Column{Field: field, Header: header}, Kind: kind}
+}
+
+// read parses a file written by the package, checking the byte-order
+// mark and the RFC 4180 line ends on the way.
+func read(t *testing.T, data []byte) [][]string {
+	t.Helper()
+	require.True(t, bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")), "starts with a UTF-8 byte-order mark")
+	require.True(t, bytes.HasSuffix(data, []byte("\r\n")), "CRLF line ends")
+	r := stdcsv.NewReader(bytes.NewReader(data[3:]))
+	r.FieldsPerRecord = -1
+	recs, err := r.ReadAll()
+	require.NoError(t, err)
+	return recs
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 3, 5, 13, 45, 30, 500_000_000, time.FixedZone("CST", 8*3600))
+	tests := []struct {
+		name  string
+		value any
+		want  string
+	}{
+		{name: "string", value: "hello", want: "hello"},
+		{name: "empty string", value: "", want: ""},
+		{name: "nil", value: nil, want: ""},
+		{name: "comma", value: "a,b", want: "a,b"},
+		{name: "quotes", value: `say "hi"`, want: `say "hi"`},
+		{name: "newline", value: "line1\nline2", want: "line1\nline2"},
+		{name: "leading space", value: "  x", want: "  x"},
+		{name: "unicode", value: "Zürich 北京 🚀", want: "Zürich 北京 🚀"},
+		{name: "int64", value: int64(-9223372036854775808), want: "-9223372036854775808"},
+		{name: "int", value: 42, want: "42"},
+		{name: "int32", value: int32(7), want: "7"},
+		{name: "float64", value: 0.1, want: "0.1"},
+		{name: "NaN", value: math.NaN(), want: "NaN"},
+		{name: "decimal verbatim", value: domain.Decimal("-12.50"), want: "-12.50"},
+		{name: "long decimal verbatim", value: domain.Decimal("12345678901234567890.123456789"), want: "12345678901234567890.123456789"},
+		{name: "true", value: true, want: "true"},
+		{name: "false", value: false, want: "false"},
+		{name: "time in UTC", value: at, want: "2024-03-05T05:45:30.5Z"},
+		{name: "whole second", value: time.Date(2024, 1, 1, 0, 1, 0, 0, time.UTC), want: "2024-01-01T00:01:00Z"},
+	}
+	cols := []domain.SheetColumn{col("name", "Name", domain.KindString), col("v", "Value, \"quoted\"", domain.KindString), col("n", "N", domain.KindInt)}
+	var buf bytes.Buffer
+	w, err := csv.New(&buf, cols)
+	require.NoError(t, err)
+	for i, tc := range tests {
+		// A number after the value checks the cutting of the row's text.
+		require.NoError(t, w.WriteRow([]any{tc.name, tc.value, int64(i)}))
+	}
+	sheets, err := w.Close()
+	require.NoError(t, err)
+	require.Equal(t, 1, sheets)
+	recs := read(t, buf.Bytes())
+	require.Len(t, recs, len(tests)+1)
+	require.Equal(t, []string{"Name", "Value, \"quoted\"", "N"}, recs[0])
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, []string{tc.name, tc.want, strconv.Itoa(i)}, recs[i+1])
+		})
+	}
+}
+
+func TestManyNumbersInARow(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{
+		col("a", "A", domain.KindInt), col("b", "B", domain.KindString), col("c", "C", domain.KindBool),
+		col("d", "D", domain.KindTime), col("e", "E", domain.KindDecimal), col("f", "F", domain.KindInt),
+	}
+	var buf bytes.Buffer
+	w, err := csv.New(&buf, cols)
+	require.NoError(t, err)
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 100 {
+		require.NoError(t, w.WriteRow([]any{int64(i), "s" + strconv.Itoa(i), i%2 == 0, at.Add(time.Duration(i) * time.Hour), domain.Decimal("1.5"), int64(-i)}))
+	}
+	_, err = w.Close()
+	require.NoError(t, err)
+	recs := read(t, buf.Bytes())
+	require.Len(t, recs, 101)
+	for i, r := range recs[1:] {
+		require.Equal(t, []string{
+			strconv.Itoa(i), "s" + strconv.Itoa(i), strconv.FormatBool(i%2 == 0),
+			at.Add(time.Duration(i) * time.Hour).Format(time.RFC3339), "1.5", strconv.Itoa(-i),
+		}, r)
+	}
+}
+
+func TestHeaderOnly(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := csv.New(&buf, []domain.SheetColumn{col("id", "Order ID", domain.KindInt), col("c", "城市", domain.KindString)})
+	require.NoError(t, err)
+	sheets, err := w.Close()
+	require.NoError(t, err)
+	require.Equal(t, 1, sheets)
+	require.Equal(t, "\uFEFFOrder ID,城市\r\n", buf.String())
+}
+
+func TestBadRowsLeaveWriterUsable(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := csv.New(&buf, []domain.SheetColumn{col("id", "ID", domain.KindInt), col("v", "V", domain.KindString)})
+	require.NoError(t, err)
+	for _, bad := range [][]any{
+		{int64(1), []byte("x")},
+		{int64(1), uint64(1)},
+		{int64(1)},
+		{int64(1), "a", "b"},
+	} {
+		err := w.WriteRow(bad)
+		require.Error(t, err, "%#v", bad)
+		require.True(t, domain.IsPermanent(err), "no retry fixes %v", err)
+	}
+	require.NoError(t, w.WriteRow([]any{int64(2), "ok"}))
+	_, err = w.Close()
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"ID", "V"}, {"2", "ok"}}, read(t, buf.Bytes()))
+}
+
+func TestCloseTwiceAndAbort(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{col("id", "ID", domain.KindInt)}
+	w, err := csv.NewWriter(io.Discard, cols)
+	require.NoError(t, err)
+	_, err = w.Close()
+	require.NoError(t, err)
+	_, err = w.Close()
+	require.ErrorIs(t, err, csv.ErrClosed)
+	require.ErrorIs(t, w.WriteRow([]any{int64(1)}), csv.ErrClosed)
+
+	w, err = csv.NewWriter(io.Discard, cols)
+	require.NoError(t, err)
+	require.NoError(t, w.Abort())
+	_, err = w.Close()
+	require.ErrorIs(t, err, csv.ErrClosed)
+}
+
+type failWriter struct{ limit int }
+
+var errDisk = errors.New("disk full")
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.limit {
+		return 0, errDisk
+	}
+	f.limit -= len(p)
+	return len(p), nil
+}
+
+func TestWriteErrors(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{col("v", "V", domain.KindString)}
+
+	w, err := csv.New(&failWriter{limit: 100}, cols)
+	require.NoError(t, err)
+	row := []any{strings.Repeat("x", 1000)}
+	for i := 0; ; i++ {
+		require.Less(t, i, 10_000, "the write error never surfaced")
+		if err = w.WriteRow(row); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, errDisk)
+	require.False(t, domain.IsPermanent(err), "a write failure may pass")
+	require.ErrorIs(t, w.WriteRow(row), errDisk, "the writer stays failed")
+	_, err = w.Close()
+	require.ErrorIs(t, err, errDisk)
+
+	w, err = csv.New(&failWriter{}, cols)
+	require.NoError(t, err)
+	require.NoError(t, w.WriteRow([]any{"x"}))
+	_, err = w.Close()
+	require.ErrorIs(t, err, errDisk, "Close reports a failed flush")
+}
+
+func TestNewRejectsNoColumns(t *testing.T) {
+	t.Parallel()
+	_, err := csv.New(io.Discard, nil)
+	require.Error(t, err)
+}
