@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
@@ -23,6 +24,14 @@ func count(out, msg string, id int64) int {
 	return len(re.FindAllStringIndex(out, -1))
 }
 
+func baseNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Base(p)
+	}
+	return out
+}
+
 func outputs(ps ...*proctest.Proc) string {
 	var s string
 	for _, p := range ps {
@@ -37,12 +46,14 @@ func outputs(ps ...*proctest.Proc) string {
 func TestKillWorkerAtDifferentPoints(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
+	// 100 batches of 200 rows, 50 ms each: five seconds to kill it in.
+	s.env["DC_BATCH_SIZE"] = "200"
 	_, c := s.api(t)
 	const rows = 20000
 	for _, at := range []float64{0, 0.5, 0.9} {
 		t.Run(fmt.Sprint(at), func(t *testing.T) {
 			victim := s.worker(t, fmt.Sprintf("victim-%v", at))
-			tk := c.Create(t, fmt.Sprintf(`{"name":"k","type":"demo","format":"xlsx","params":{"rows":%d,"delay_ms":40}}`, rows))
+			tk := c.Create(t, fmt.Sprintf(`{"name":"k","type":"demo","format":"xlsx","params":{"rows":%d,"delay_ms":50}}`, rows))
 			require.Eventually(t, func() bool {
 				g := c.Get(t, tk.ID)
 				return g.Status == "EXECUTING" && float64(g.Progress.RowsWritten) >= at*rows
@@ -55,6 +66,11 @@ func TestKillWorkerAtDifferentPoints(t *testing.T) {
 			require.Equal(t, 1, count(outputs(victim, rescuer), "task succeeded", tk.ID), "SUCCESS reached once")
 			path, _ := c.Download(t, tk.ID, t.TempDir())
 			proctest.CheckDemoXLSX(t, path, rows, 1048575)
+			// The killed attempt left no file; its temp file is the
+			// scheduler's to clean up.
+			files, err := filepath.Glob(filepath.Join(s.env["DC_STORAGE_DIR"], fmt.Sprintf("task-%d-*", tk.ID)))
+			require.NoError(t, err)
+			require.Equal(t, []string{fmt.Sprintf("task-%d-2.xlsx", tk.ID)}, baseNames(files))
 			rescuer.Kill()
 		})
 	}
@@ -123,6 +139,7 @@ func TestSIGTERMHandsTaskBack(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	s.env["DC_SHUTDOWN_GRACE"] = "1s"
+	s.env["DC_BATCH_SIZE"] = "500" // 60 batches of 50 ms: far longer than the grace
 	leaving := s.worker(t, "leaving")
 	_, c := s.api(t)
 	tk := c.Create(t, `{"name":"s","type":"demo","format":"csv","params":{"rows":30000,"delay_ms":50}}`)
@@ -204,6 +221,7 @@ func TestFaultBrokerDown(t *testing.T) {
 // and the workers recover and every task ends SUCCESS.
 func TestFaultMariaDBRestart(t *testing.T) {
 	s := newStack(t)
+	s.env["DC_BATCH_SIZE"] = "1000"
 	s.worker(t, "db-a")
 	s.worker(t, "db-b")
 	_, c := s.api(t)

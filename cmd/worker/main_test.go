@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"syscall"
@@ -147,34 +146,4 @@ func TestRealStack(t *testing.T) {
 	for _, id := range ids {
 		require.Equal(t, "SUCCESS", c2.Get(t, id).Status)
 	}
-}
-
-// TestWorkerKilledTaskIsRescued: kill -9 of the worker mid-export; the
-// scheduler rescues the task once its lease lapses and another worker
-// finishes it; the dead attempt's temp file never becomes a file.
-func TestWorkerKilledTaskIsRescued(t *testing.T) {
-	t.Parallel()
-	s := newStack(t)
-	victim := s.worker(t, "victim")
-	_, c := s.api(t)
-	tk := c.Create(t, `{"name":"slow","type":"demo","format":"csv","params":{"rows":40000,"delay_ms":100}}`)
-	got := c.WaitStatus(t, tk.ID, time.Minute, "EXECUTING")
-	require.Equal(t, "victim", got.Worker)
-	victim.Kill() // kill -9 mid-export
-	s.worker(t, "rescuer")
-	done := c.WaitStatus(t, tk.ID, 3*time.Minute, "SUCCESS", "FAILED")
-	require.Equal(t, "SUCCESS", done.Status, done.Error)
-	require.Equal(t, "rescuer", done.Worker)
-	require.Equal(t, 2, done.Attempts)
-	path, _ := c.Download(t, tk.ID, t.TempDir())
-	proctest.CheckDemoCSV(t, path, 40000)
-	entries, err := os.ReadDir(filepath.Join(s.env["DC_STORAGE_DIR"]))
-	require.NoError(t, err)
-	var files []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			files = append(files, e.Name())
-		}
-	}
-	require.Equal(t, []string{fmt.Sprintf("task-%d-2.csv", tk.ID)}, files, "only the finished attempt's file")
 }

@@ -1,0 +1,376 @@
+// Package sqlprovider serves export types declared as SQL named queries
+// against MySQL or MariaDB, so a new export needs a few lines of YAML
+// instead of code.
+//
+// Each export type is one SELECT with :name params. Params are checked by
+// kind when a task is created and bound as server-side placeholders, never
+// spliced into the SQL. Rows are read in batches by keyset paging on a
+// unique key column: the query is wrapped as a derived table,
+//
+//	SELECT <columns> FROM (<query>) AS dc_q WHERE dc_q.key > ? ORDER BY dc_q.key LIMIT ?
+//
+// which MariaDB and MySQL merge into the query when it is simple, so each
+// batch is an index range scan however deep the export is. (A query with
+// GROUP BY, DISTINCT or LIMIT cannot be merged; the servers then push the
+// key condition into it where they can, else every batch re-runs it.)
+//
+// Statements are bounded by a client-side timeout; a cancelled statement
+// runs on in the server until it next writes to the closed connection. To
+// also stop it there, set a server cap in the DSN, which the driver sends
+// as a session variable: "max_statement_time=60" (MariaDB, seconds) or
+// "max_execution_time=60000" (MySQL, ms). Use a read-only account.
+package sqlprovider
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/downloadcenter/dc/domain"
+	mysqldriver "github.com/go-sql-driver/mysql"
+)
+
+// Batch limits, as in the other providers.
+const (
+	// DefaultLimit is the batch size when a request asks for none.
+	DefaultLimit = 1000
+	// MaxLimit bounds a batch so one Fetch cannot allocate without limit.
+	MaxLimit = 100_000
+	// rowsPerBlock is how many rows' values share one allocation.
+	rowsPerBlock = 1024
+)
+
+// Provider serves one export type from a SQL query. It implements
+// domain.Provider and domain.Counter and is safe for concurrent use.
+type Provider struct {
+	typ     string
+	fields  []domain.Field
+	cols    []Column
+	keyIdx  int
+	intKey  bool
+	params  map[string]Param
+	names   []string // the param bound at each placeholder, in order
+	stmts   statements
+	timeout time.Duration
+	zone    zone
+	db      *sql.DB
+	red     redactor
+}
+
+// New checks cfg, resolves its DSN (reading cfg.DSNEnv through getenv) and
+// returns its provider, with its connection pool taken from pools. It does
+// not connect; Check does.
+func New(cfg Config, pools *Pools, getenv func(string) string) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if pools == nil {
+		return nil, fmt.Errorf("sql export type %q: no connection pools", cfg.Type)
+	}
+	dsn := cfg.DSN
+	if cfg.DSNEnv != "" {
+		if getenv == nil {
+			return nil, fmt.Errorf("sql export type %q: dsn_env is set but no environment was given", cfg.Type)
+		}
+		if dsn = getenv(cfg.DSNEnv); dsn == "" {
+			return nil, fmt.Errorf("sql export type %q: environment variable %s (dsn_env) is empty or unset", cfg.Type, cfg.DSNEnv)
+		}
+	}
+	dcfg, err := mysqldriver.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sql export type %q: dsn: %s", cfg.Type, newRedactor(dsn, nil).clean(err.Error()))
+	}
+	red := newRedactor(dsn, dcfg)
+	z, _ := loadZone(cfg.TimeZone) // checked by Validate
+	db, err := pools.db(dsn, z, connConfig(dcfg, z))
+	if err != nil {
+		return nil, fmt.Errorf("sql export type %q: open pool: %s", cfg.Type, red.clean(err.Error()))
+	}
+
+	q, _ := parseQuery(cfg.Query) // checked by Validate
+	p := &Provider{
+		typ:     cfg.Type,
+		cols:    append([]Column(nil), cfg.Columns...),
+		params:  make(map[string]Param, len(cfg.Params)),
+		names:   q.names,
+		timeout: cfg.Timeout,
+		zone:    z,
+		db:      db,
+		red:     red,
+	}
+	if p.timeout == 0 {
+		p.timeout = DefaultTimeout
+	}
+	for name, prm := range cfg.Params {
+		p.params[name] = prm
+	}
+	for i, c := range p.cols {
+		if c.Header == "" {
+			p.cols[i].Header = c.Field
+		}
+		p.fields = append(p.fields, domain.Field{Name: c.Field, Header: p.cols[i].Header, Kind: c.Kind})
+		if c.Field == cfg.Key {
+			p.keyIdx, p.intKey = i, c.Kind == domain.KindInt
+		}
+	}
+	inner := q.render(func(name string) string {
+		if cfg.Params[name].Kind == domain.KindDecimal {
+			return decimalCast
+		}
+		return "?"
+	})
+	p.stmts = buildStatements(inner, p.cols, cfg.Key)
+	return p, nil
+}
+
+// Type returns the export type the provider serves.
+func (p *Provider) Type() string { return p.typ }
+
+// Fields lists the configured columns. The caller may modify the slice.
+func (p *Provider) Fields() []domain.Field {
+	return append([]domain.Field(nil), p.fields...)
+}
+
+// Validate checks params by their declared kinds: required ones present,
+// no unknown ones, every value of its kind.
+func (p *Provider) Validate(params map[string]any) error {
+	_, err := parseParams(p.params, p.zone.loc, params)
+	return err
+}
+
+// args returns the values bound to the query's placeholders.
+func (p *Provider) args(params map[string]any, extra ...any) ([]any, error) {
+	bound, err := parseParams(p.params, p.zone.loc, params)
+	if err != nil {
+		// Validated at create time; failing now means the declaration
+		// changed under a stored task, which a retry cannot fix.
+		return nil, domain.Permanent(fmt.Errorf("sql export type %q: params: %w", p.typ, err))
+	}
+	args := make([]any, 0, len(p.names)+len(extra))
+	for _, name := range p.names {
+		args = append(args, bound[name])
+	}
+	return append(args, extra...), nil
+}
+
+// Count returns how many rows the query selects for params.
+func (p *Provider) Count(ctx context.Context, params map[string]any) (int64, error) {
+	args, err := p.args(params)
+	if err != nil {
+		return 0, err
+	}
+	qctx, cancel := context.WithTimeoutCause(ctx, p.timeout, errTimeout)
+	defer cancel()
+	var n int64
+	if err := p.db.QueryRowContext(qctx, p.stmts.count, args...).Scan(&n); err != nil {
+		return 0, p.fail(ctx, qctx, "count", err)
+	}
+	return n, nil
+}
+
+// Fetch returns the rows after req.Cursor, the key of the last row already
+// written, in key order.
+func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.Batch, error) {
+	limit := req.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	stmt := p.stmts.first
+	var extra []any
+	if req.Cursor != "" {
+		after, err := p.parseCursor(req.Cursor)
+		if err != nil {
+			return domain.Batch{}, domain.Permanent(err)
+		}
+		stmt, extra = p.stmts.next, []any{after}
+	}
+	// One row more than asked tells whether another batch follows, saving
+	// the empty query that would otherwise end every export.
+	args, err := p.args(req.Params, append(extra, int64(limit)+1)...)
+	if err != nil {
+		return domain.Batch{}, err
+	}
+
+	qctx, cancel := context.WithTimeoutCause(ctx, p.timeout, errTimeout)
+	defer cancel()
+	rows, err := p.db.QueryContext(qctx, stmt, args...)
+	if err != nil {
+		return domain.Batch{}, p.fail(ctx, qctx, "query", err)
+	}
+	defer rows.Close()
+	b, err := p.scan(rows, limit, req.Cursor)
+	if err != nil {
+		if domain.IsPermanent(err) {
+			return domain.Batch{}, err
+		}
+		return domain.Batch{}, p.fail(ctx, qctx, "read rows", err)
+	}
+	return b, nil
+}
+
+// errTimeout is the cause of a statement's own deadline, told apart from
+// the caller's.
+var errTimeout = errors.New("statement timed out")
+
+// fail reports a failed statement. The caller's cancel or deadline is
+// returned as such (the runner knows why it stopped); the statement's own
+// timeout is retryable; anything else is classified by the server's error.
+func (p *Provider) fail(ctx, qctx context.Context, op string, err error) error {
+	prefix := fmt.Sprintf("sql export type %q: %s", p.typ, op)
+	switch {
+	case ctx.Err() != nil:
+		return &dbError{msg: prefix + ": " + context.Cause(ctx).Error(), cause: context.Cause(ctx)}
+	case errors.Is(context.Cause(qctx), errTimeout):
+		return &dbError{msg: fmt.Sprintf("%s: timed out after %s", prefix, p.timeout), cause: context.DeadlineExceeded}
+	}
+	return p.red.wrap(prefix, err)
+}
+
+// parseCursor reads the key of the last row written: numeric for int keys,
+// so the server compares numbers, else the text itself.
+func (p *Provider) parseCursor(c string) (any, error) {
+	if !p.intKey {
+		return c, nil
+	}
+	n, err := strconv.ParseInt(c, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("sql export type %q: bad cursor %q: want an integer key", p.typ, c)
+	}
+	return n, nil
+}
+
+// scan reads up to limit rows and tells whether more follow.
+func (p *Provider) scan(rows *sql.Rows, limit int, cursor string) (domain.Batch, error) {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return domain.Batch{}, err
+	}
+	n := len(p.cols)
+	if len(types) != n {
+		return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: query returned %d columns, want %d", p.typ, len(types), n))
+	}
+	cells := make([]cell, n)
+	dest := make([]any, n)
+	for i := range cells {
+		cells[i] = cell{kind: p.cols[i].Kind, bit: types[i].DatabaseTypeName() == "BIT", zone: p.zone.loc}
+		dest[i] = &cells[i]
+	}
+
+	var (
+		out     [][]any
+		vals    []any
+		prevInt int64
+		prevStr string
+		more    bool
+	)
+	// The first row must come after the cursor, like each row after the one
+	// before it.
+	havePrev := cursor != ""
+	if havePrev {
+		if p.intKey {
+			prevInt, _ = strconv.ParseInt(cursor, 10, 64) // parsed by Fetch
+		} else {
+			prevStr = cursor
+		}
+	}
+	keyField := p.cols[p.keyIdx].Field
+	for rows.Next() {
+		if len(out) == limit {
+			more = true
+			break
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return domain.Batch{}, err
+		}
+		if len(vals)+n > cap(vals) {
+			// Values are allocated in blocks of rows rather than row by row;
+			// a block never outgrows what the batch can still hold.
+			vals = make([]any, 0, min(limit-len(out), rowsPerBlock)*n)
+		}
+		key := cells[p.keyIdx].v
+		for i := range cells {
+			if cells[i].bad != "" {
+				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: column %s of %s: %s (declared kind %s)",
+					p.typ, p.cols[i].Field, p.rowName(key, len(out), cursor), cells[i].bad, p.cols[i].Kind))
+			}
+		}
+		// Keyset paging skips or repeats rows unless keys are unique, not
+		// null and come in the order the server compares them in. What can
+		// be seen from here is checked.
+		switch k := key.(type) {
+		case nil:
+			return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s is NULL in %s; the key must be unique and not null",
+				p.typ, keyField, p.rowName(key, len(out), cursor)))
+		case int64:
+			if havePrev && k <= prevInt {
+				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s is not unique and ascending (%d came after %d); is it an integer column?",
+					p.typ, keyField, k, prevInt))
+			}
+			prevInt = k
+		case string:
+			if havePrev && k == prevStr {
+				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s is not unique (%s repeats)",
+					p.typ, keyField, quoteValue(k)))
+			}
+			prevStr = k
+		}
+		havePrev = true
+		start := len(vals)
+		for i := range cells {
+			vals = append(vals, cells[i].v)
+		}
+		out = append(out, vals[start:len(vals):len(vals)])
+	}
+	if err := rows.Err(); err != nil {
+		return domain.Batch{}, err
+	}
+	b := domain.Batch{Rows: out, NextCursor: cursor, Done: !more}
+	if len(out) > 0 {
+		if p.intKey {
+			b.NextCursor = strconv.FormatInt(prevInt, 10)
+		} else {
+			b.NextCursor = prevStr
+		}
+	}
+	return b, nil
+}
+
+// rowName names a row in an error message by its key when it has one.
+func (p *Provider) rowName(key any, i int, cursor string) string {
+	switch k := key.(type) {
+	case int64:
+		return fmt.Sprintf("the row with %s=%d", p.cols[p.keyIdx].Field, k)
+	case string:
+		return fmt.Sprintf("the row with %s=%s", p.cols[p.keyIdx].Field, quoteValue(k))
+	}
+	if cursor == "" {
+		return fmt.Sprintf("row %d of the first batch", i+1)
+	}
+	return fmt.Sprintf("row %d after cursor %s", i+1, quoteValue(cursor))
+}
+
+// Check runs the query once with every param NULL and LIMIT 0, so a
+// syntax error, an unknown table or column, a missing grant or an
+// unreachable database shows when the process starts rather than in the
+// first task. The server resolves every name without reading rows.
+func (p *Provider) Check(ctx context.Context) error {
+	args := make([]any, len(p.names), len(p.names)+1)
+	args = append(args, int64(0))
+	qctx, cancel := context.WithTimeoutCause(ctx, p.timeout, errTimeout)
+	defer cancel()
+	rows, err := p.db.QueryContext(qctx, p.stmts.first, args...)
+	if err != nil {
+		return p.fail(ctx, qctx, "check", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return p.fail(ctx, qctx, "check", err)
+	}
+	return nil
+}
