@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := cfg.Logger(stdout, "api")
-	core, err := app.Open(ctx, cfg, log)
+	core, err := app.Open(ctx, cfg, getenv, log)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/downloadcenter/dc/cmd/internal/proctest"
+	"github.com/downloadcenter/dc/infra/mysql/mysqltest"
 )
 
 var apiBin string
@@ -96,7 +97,7 @@ func TestEmbeddedRetryCancelAndRestart(t *testing.T) {
 	doomed := c.Create(t, `{"name":"doomed","type":"demo","format":"csv","params":{"rows":10,"fail_times":99}}`)
 
 	c.WaitStatus(t, slow.ID, 30*time.Second, "EXECUTING")
-	require.Equal(t, 200, c.Post(t, slow.ID, "cancel"))
+	require.Equal(t, 200, c.Act(t, slow.ID, "cancel"))
 	start := time.Now()
 	s := c.WaitStatus(t, slow.ID, 10*time.Second, "CANCELLED")
 	require.Less(t, time.Since(start), 5*time.Second, "the worker stops within about two seconds")
@@ -114,8 +115,8 @@ func TestEmbeddedRetryCancelAndRestart(t *testing.T) {
 	require.Equal(t, 5, c.Get(t, doomed.ID).Attempts, "not retried past the maximum")
 
 	// A manual retry of the cancelled task runs it again.
-	require.Equal(t, 202, c.Post(t, slow.ID, "retry"))
-	require.Equal(t, 409, c.Post(t, f.ID, "retry"), "a successful task cannot be retried")
+	require.Equal(t, 202, c.Act(t, slow.ID, "retry"))
+	require.Equal(t, 409, c.Act(t, f.ID, "retry"), "a successful task cannot be retried")
 
 	// Restart: tasks are still there and the waiting one resumes.
 	p.Signal(syscall.SIGTERM)
@@ -123,7 +124,7 @@ func TestEmbeddedRetryCancelAndRestart(t *testing.T) {
 	require.True(t, exited, "dc-api exits on SIGTERM")
 	_, c2 := embedded(t, data, nil)
 	require.Equal(t, "SUCCESS", c2.Get(t, flaky.ID).Status)
-	c2.Post(t, slow.ID, "cancel") // keep the test short
+	c2.Act(t, slow.ID, "cancel") // keep the test short
 	got := c2.WaitStatus(t, slow.ID, 30*time.Second, "CANCELLED", "NOT_EXECUTED", "SUCCESS")
 	require.NotEmpty(t, got.Status)
 }
@@ -145,4 +146,29 @@ func TestHelpAndBadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "DC_MAX_ATTEMPTS")
 	require.ErrorContains(t, err, "DC_WORKER_SLOTS")
 	require.False(t, strings.Contains(err.Error(), "panic"))
+}
+
+// TestEmbeddedProviders: with a providers file, an SQL export of a real
+// MariaDB table and an HTTP export of a paged service succeed in the
+// embedded mode.
+func TestEmbeddedProviders(t *testing.T) {
+	t.Parallel()
+	dsn := mysqltest.DSN(t)
+	if dsn == "" {
+		t.Skip("DC_MYSQL_DSN not set: the SQL provider needs a MariaDB table (make test sets it)")
+	}
+	f := proctest.NewProvidersFixture(t, dsn, 30000, 4000)
+	_, c := embedded(t, t.TempDir(), map[string]string{"DC_PROVIDERS_FILE": f.File, "DC_MAX_ATTEMPTS": "1"})
+	f.CheckProviderExports(t, c)
+}
+
+func TestBadProvidersFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "p.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("sql:\n  - type: x\n    query: SELECT 1\n    colums: []\n"), 0o600))
+	var out bytes.Buffer
+	err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"DC_PROVIDERS_FILE": file, "DC_DATA_DIR": t.TempDir(), "DC_HTTP_ADDR": "127.0.0.1:0"}[k]
+	}, &out)
+	require.ErrorContains(t, err, "colums")
 }

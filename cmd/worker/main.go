@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"(for one process with no services, run dc-api alone: it embeds the worker)")
 	}
 	log := cfg.Logger(stdout, "worker").With("worker", cfg.WorkerID)
-	core, err := app.Open(ctx, cfg, log)
+	core, err := app.Open(ctx, cfg, getenv, log)
 	if err != nil {
 		return err
 	}

@@ -147,3 +147,15 @@ func TestRealStack(t *testing.T) {
 		require.Equal(t, "SUCCESS", c2.Get(t, id).Status)
 	}
 }
+
+// TestRealStackProviders: the api and a worker given the same providers
+// file run SQL and HTTP exports on MariaDB + RocketMQ.
+func TestRealStackProviders(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	f := proctest.NewProvidersFixture(t, s.env["DC_MYSQL_DSN"], 30000, 4000)
+	s.env["DC_PROVIDERS_FILE"] = f.File
+	s.worker(t, "prov")
+	_, c := s.api(t)
+	f.CheckProviderExports(t, c)
+}

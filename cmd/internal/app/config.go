@@ -36,6 +36,7 @@ type Config struct {
 	RetryBackoff      time.Duration
 	MaxAttempts       int
 	ShutdownGrace     time.Duration
+	ProvidersFile     string
 	LogLevel          string
 }
 
@@ -77,6 +78,7 @@ func settings(c *Config) []setting {
 		{"retry-backoff", "DC_RETRY_BACKOFF", "wait before the first automatic retry; doubles per attempt", dur(&c.RetryBackoff), "30s"},
 		{"max-attempts", "DC_MAX_ATTEMPTS", "attempts a task gets before it stays FAILED", num(&c.MaxAttempts), "5"},
 		{"shutdown-grace", "DC_SHUTDOWN_GRACE", "how long running exports may finish on SIGTERM", dur(&c.ShutdownGrace), "30s"},
+		{"providers-file", "DC_PROVIDERS_FILE", "YAML file declaring SQL and HTTP export types (give api and workers the same file)", str(&c.ProvidersFile), ""},
 		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
 	}
 }

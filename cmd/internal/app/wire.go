@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/downloadcenter/dc/domain"
 	"github.com/downloadcenter/dc/infra/csv"
-	"github.com/downloadcenter/dc/infra/demo"
 	"github.com/downloadcenter/dc/infra/localfs"
 	"github.com/downloadcenter/dc/infra/mysql"
 	"github.com/downloadcenter/dc/infra/xlsx"
@@ -31,10 +31,25 @@ type Core struct {
 	Files     *localfs.Store
 	Providers domain.Registry
 	Log       *slog.Logger
+	providers *Providers
 }
 
-// Open connects the store and the file volume.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Core, error) {
+// Open loads the providers and connects the store and the file volume.
+func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (*Core, error) {
+	provs, err := LoadProviders(cfg.ProvidersFile, getenv)
+	if err != nil {
+		return nil, err
+	}
+	core, err := open(ctx, cfg, log)
+	if err != nil {
+		_ = provs.Close()
+		return nil, err
+	}
+	core.Providers, core.providers = provs.Registry, provs
+	return core, nil
+}
+
+func open(ctx context.Context, cfg Config, log *slog.Logger) (*Core, error) {
 	var store *mysql.Store
 	var err error
 	if cfg.Embedded() {
@@ -53,7 +68,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Core, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	return &Core{Config: cfg, Store: store, Files: files, Providers: Providers(), Log: log}, nil
+	return &Core{Config: cfg, Store: store, Files: files, Log: log}, nil
 }
 
 // openMySQLRetrying waits for a database that is still starting (a
@@ -74,14 +89,8 @@ func openMySQLRetrying(ctx context.Context, dsn string, log *slog.Logger) (*mysq
 	}
 }
 
-// Close releases the store.
-func (c *Core) Close() error { return c.Store.Close() }
-
-// Providers is the registry of export types compiled into this build.
-// A Go provider is registered by adding it here.
-func Providers() domain.Registry {
-	return domain.Registry{demo.Type: demo.New()}
-}
+// Close releases the store and the providers' connections.
+func (c *Core) Close() error { return errors.Join(c.Store.Close(), c.providers.Close()) }
 
 // Writers returns the file writers by format.
 func (c *Core) Writers() map[domain.Format]domain.SheetWriterFactory {

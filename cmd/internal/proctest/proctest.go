@@ -171,14 +171,21 @@ func NewClient(base string) *Client {
 // Create posts a task and requires 202.
 func (c *Client) Create(t *testing.T, body string) Task {
 	t.Helper()
+	status, b := c.Post(t, body)
+	require.Equal(t, http.StatusAccepted, status, b)
+	var tk Task
+	require.NoError(t, json.Unmarshal([]byte(b), &tk))
+	return tk
+}
+
+// Post posts a create request and returns the status and body as they are.
+func (c *Client) Post(t *testing.T, body string) (int, string) {
+	t.Helper()
 	res, err := c.HTTP.Post(c.Base+"/api/v1/tasks", "application/json", strings.NewReader(body))
 	require.NoError(t, err)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
-	var tk Task
-	require.NoError(t, json.Unmarshal(b, &tk))
-	return tk
+	return res.StatusCode, string(b)
 }
 
 // Get reads a task and requires 200.
@@ -205,8 +212,8 @@ func (c *Client) TryGet(id int64) (Task, error) {
 	return tk, json.Unmarshal(b, &tk)
 }
 
-// Post posts to a task action (cancel, retry) and returns the status.
-func (c *Client) Post(t *testing.T, id int64, action string) int {
+// Act posts to a task action (cancel, retry) and returns the status.
+func (c *Client) Act(t *testing.T, id int64, action string) int {
 	t.Helper()
 	res, err := c.HTTP.Post(fmt.Sprintf("%s/api/v1/tasks/%d/%s", c.Base, id, action), "application/json", nil)
 	require.NoError(t, err)
