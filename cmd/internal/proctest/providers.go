@@ -137,7 +137,9 @@ http:
 func HTTPTotal(id int) string { return fmt.Sprintf("%d.%03d", id*13, id%1000) }
 
 // HTTPIssued is invoice id's issue time.
-func HTTPIssued(id int) time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(id) * time.Hour) }
+func HTTPIssued(id int) time.Time {
+	return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(id) * time.Hour)
+}
 
 // CheckSQLCSV checks a csv export of the orders type holds exactly the rows
 // with amount >= minCents/100, in key order, values exact.
