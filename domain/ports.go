@@ -45,8 +45,38 @@ func (k ValueKind) Valid() bool {
 }
 
 // Decimal is an exact decimal number in its canonical text form ("-12.50"),
-// kept as text so no binary float ever rounds it.
+// kept as text so no binary float ever rounds it. Canonical means
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?: a JSON number without exponent; trailing
+// zeros are kept, as they carry the value's scale.
 type Decimal string
+
+// Valid reports whether d is in canonical form. Providers emit only valid
+// decimals; writers refuse others.
+func (d Decimal) Valid() bool {
+	s, i := string(d), 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if n := i - start; n == 0 || (n > 1 && s[start] == '0') {
+		return false
+	}
+	if i == len(s) {
+		return true
+	}
+	if s[i] != '.' {
+		return false
+	}
+	i++
+	frac := i
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return i > frac && i == len(s)
+}
 
 // Field is one field a provider yields, with its default header.
 type Field struct {
@@ -67,7 +97,9 @@ type FetchRequest struct {
 
 // Batch is one page of rows. Each row holds values in Fields() order.
 type Batch struct {
-	Rows       [][]any
+	Rows [][]any
+	// NextCursor continues after this batch. It must not be empty unless
+	// Done: "" asks for the first batch.
 	NextCursor string
 	// Done says there are no rows after this batch.
 	Done bool
@@ -87,7 +119,8 @@ type Provider interface {
 }
 
 // Counter is implemented by providers that can count their rows up front,
-// so clients see a total while the export runs.
+// so clients see a total while the export runs. A negative count means
+// the provider cannot tell for these params.
 type Counter interface {
 	Count(ctx context.Context, params map[string]any) (int64, error)
 }

@@ -130,7 +130,7 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 		return nil, Permanent(fmt.Errorf("no writer for format %q", t.Format))
 	}
 	if c, ok := prov.(Counter); ok {
-		if n, err := c.Count(ctx, params); err == nil {
+		if n, err := c.Count(ctx, params); err == nil && n >= 0 {
 			p.total.Store(n)
 		} else if ctx.Err() == nil {
 			log.Warn("count rows", "err", err)
@@ -206,6 +206,9 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 		}
 		if b.Done {
 			return nil
+		}
+		if b.NextCursor == "" {
+			return Permanent(fmt.Errorf("provider %q returned an empty cursor before the last batch", t.Type))
 		}
 		if b.NextCursor == cursor {
 			return Permanent(fmt.Errorf("provider %q did not advance its cursor past %q", t.Type, cursor))

@@ -256,7 +256,7 @@ func TestRunFailures(t *testing.T) {
 					return domain.Batch{Rows: orderRows(2)}, nil
 				}
 			},
-			msg: `provider "orders" did not advance its cursor past ""`, permanent: true, file: true, writer: true,
+			msg: `provider "orders" returned an empty cursor before the last batch`, permanent: true, file: true, writer: true,
 		},
 		{
 			name:  "writer fails on a row",

@@ -105,6 +105,10 @@ func (x *Writer) WriteRow(values []any) error {
 		case string:
 			x.rec[i] = t
 		case domain.Decimal:
+			if !t.Valid() {
+				x.text = b
+				return domain.Permanent(fmt.Errorf("column %q: invalid decimal %q", x.names[i], string(t)))
+			}
 			x.rec[i] = string(t)
 		case int64:
 			b = strconv.AppendInt(b, t, 10)

@@ -203,3 +203,19 @@ func TestNewRejectsNoColumns(t *testing.T) {
 	_, err := csv.New(io.Discard, nil)
 	require.Error(t, err)
 }
+
+func TestInvalidDecimalIsRefused(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	w, err := csv.New(&out, []domain.SheetColumn{{Column: domain.Column{Field: "a", Header: "A"}, Kind: domain.KindDecimal}})
+	require.NoError(t, err)
+	for _, bad := range []string{"1e5", "NaN", "--1", "01.5", "1.", ".5", ""} {
+		err := w.WriteRow([]any{domain.Decimal(bad)})
+		require.Error(t, err, bad)
+		require.True(t, domain.IsPermanent(err))
+	}
+	require.NoError(t, w.WriteRow([]any{domain.Decimal("-0.50")}))
+	_, err = w.Close()
+	require.NoError(t, err)
+	require.Contains(t, out.String(), "-0.50")
+}

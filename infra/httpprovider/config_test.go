@@ -162,7 +162,7 @@ func TestNewSecretEnv(t *testing.T) {
 	}{
 		{name: "set", env: map[string]string{"INVOICES_SECRET": testSecret}},
 		{name: "unset", env: map[string]string{}, wantErr: `http provider "invoices": secret_env: environment variable INVOICES_SECRET is unset or empty`},
-		{name: "too short", env: map[string]string{"INVOICES_SECRET": "abc"}, wantErr: "must be at least 16 bytes long"},
+		{name: "too short", env: map[string]string{"INVOICES_SECRET": "abc"}, wantErr: `http provider "invoices": secret_env: the secret in INVOICES_SECRET must be at least 16 bytes long`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,8 +75,8 @@
 // A 5xx, 408 or 429 answer, a timeout (timeout, per request, the body
 // included) and a connection error are retried within the attempt up to
 // retries times, waiting backoff, doubled each time with jitter, at most
-// 10 s (a Retry-After in seconds is honoured within that cap); then the
-// attempt fails and the task's retry policy takes over. 401 and 403 fail
+// 10 s or backoff if longer (a Retry-After in seconds is honoured within
+// that cap); then the attempt fails and the task's retry policy takes over. 401 and 403 fail
 // the task permanently ("check the shared secret"), as do other 4xx, 3xx
 // (redirects are not followed), a body over max_response_bytes, and a 200
 // whose body is not the JSON described above. Error messages quote at most

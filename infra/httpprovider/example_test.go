@@ -34,7 +34,9 @@ func ExampleVerify() {
 			"next_cursor": nil,
 		})
 	}
-	http.HandleFunc("/export/invoices", handler)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /export/invoices", handler)
+	_ = &http.Server{Addr: "127.0.0.1:8081", Handler: mux} // ListenAndServe in a real service
 
 	// What the worker sends, signed at ts:
 	body := []byte(`{"type":"invoices","params":{"year":2026},"cursor":null,"limit":5000}`)

@@ -149,10 +149,10 @@ type countRequest struct {
 
 // Fetch asks the service for the page after req.Cursor. Params are
 // checked again first, as the config may have changed since the task was
-// created. Failures the service or its answer can not fix by retrying
-// (4xx, a malformed or oversized page, a value of the wrong kind) are
-// permanent; the rest are retried within the call and then returned as
-// retryable errors.
+// created. Failures that retrying cannot fix (a 4xx, a malformed or
+// oversized page, a value of the wrong kind) are permanent; 5xx answers,
+// timeouts and connection errors are retried within the call, then
+// returned as retryable errors.
 func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.Batch, error) {
 	b, err := p.fetch(ctx, req)
 	return b, p.scrub(err)
@@ -301,20 +301,22 @@ func (p *Provider) columnList() string {
 	return strings.Join(names, ", ")
 }
 
-// decodeCount reads {"count": N} with N a non-negative integer.
+// decodeCount reads {"count": N} with N a non-negative integer. Raw so a
+// numeric string, which json.Number would take, is refused as in rows.
 func decodeCount(data []byte) (int64, error) {
 	var c struct {
-		Count *json.Number `json:"count"`
+		Count json.RawMessage `json:"count"`
 	}
 	if err := decodeJSON(data, &c); err != nil {
 		return 0, err
 	}
-	if c.Count == nil {
+	raw := string(bytes.TrimSpace(c.Count))
+	if raw == "" || raw == "null" {
 		return 0, errors.New(`malformed response: "count" is missing`)
 	}
-	n, err := parseIntegral(string(*c.Count))
+	n, err := parseIntegral(raw)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf(`malformed response: "count" must be a non-negative integer, got %s`, shorten(string(*c.Count)))
+		return 0, fmt.Errorf(`malformed response: "count" must be a non-negative integer, got %s`, shorten(raw))
 	}
 	return n, nil
 }

@@ -44,7 +44,7 @@ func decodeValue(kind domain.ValueKind, v any) (any, error) {
 		default:
 			return nil, fmt.Errorf("want a decimal, got %s", describe(v))
 		}
-		if !plainDecimal(s) {
+		if !domain.Decimal(s).Valid() {
 			return nil, fmt.Errorf("want a decimal in plain notation like -12.50 (no exponent, sign only -, no leading zeros), got %s", describe(v))
 		}
 		return domain.Decimal(s), nil
@@ -103,7 +103,7 @@ func checkParam(kind domain.ValueKind, v any) string {
 		default:
 			return fmt.Sprintf("must be a decimal, got %s", describe(v))
 		}
-		if !plainDecimal(s) {
+		if !domain.Decimal(s).Valid() {
 			return fmt.Sprintf("must be a decimal like -12.50 (a number or a string, no exponent), got %s", describe(v))
 		}
 		return ""
@@ -184,37 +184,6 @@ func shorten(s string) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-// plainDecimal reports whether s is -?(0|[1-9][0-9]*)(\.[0-9]+)?: a JSON
-// number without exponent, which is the domain's canonical decimal text.
-func plainDecimal(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(s) && isDigit(s[i]) {
-		i++
-	}
-	switch n := i - start; {
-	case n == 0:
-		return false
-	case n > 1 && s[start] == '0':
-		return false
-	}
-	if i == len(s) {
-		return true
-	}
-	if s[i] != '.' {
-		return false
-	}
-	i++
-	frac := i
-	for i < len(s) && isDigit(s[i]) {
-		i++
-	}
-	return i > frac && i == len(s)
-}
 
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 

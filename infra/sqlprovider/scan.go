@@ -140,12 +140,12 @@ func parseIntText(s string) (any, string) {
 func toDecimal(src any) (any, string) {
 	switch v := src.(type) {
 	case []byte:
-		if !isPlainDecimal(v) {
+		if !domain.Decimal(v).Valid() {
 			return nil, "value " + quoteValue(string(v)) + " is not a decimal number"
 		}
 		return domain.Decimal(v), ""
 	case string:
-		if !isPlainDecimal([]byte(v)) {
+		if !domain.Decimal(v).Valid() {
 			return nil, "value " + quoteValue(v) + " is not a decimal number"
 		}
 		return domain.Decimal(v), ""
@@ -168,35 +168,6 @@ func toDecimal(src any) (any, string) {
 		return domain.Decimal(strconv.FormatFloat(f, 'f', -1, 32)), ""
 	}
 	return nil, fmt.Sprintf("a %T value is not a decimal number", src)
-}
-
-// isPlainDecimal matches -?digits[.digits], the form the server writes.
-func isPlainDecimal(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	digits := 0
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-		digits++
-	}
-	if digits == 0 {
-		return false
-	}
-	if i == len(b) {
-		return true
-	}
-	if b[i] != '.' {
-		return false
-	}
-	i++
-	frac := 0
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-		frac++
-	}
-	return frac > 0 && i == len(b)
 }
 
 // sqlTimeLayouts are the textual forms of DATETIME and DATE, for time

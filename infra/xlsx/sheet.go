@@ -353,14 +353,15 @@ func exactInt(n int64) bool {
 	return n > -limit && n < limit
 }
 
-// checkDecimal checks a decimal's canonical text ("-12.50"): an optional
-// minus, digits, and optionally a point and more digits. exact says it
-// has at most 15 significant digits, all Excel keeps.
+// checkDecimal checks a decimal is canonical (domain.Decimal.Valid);
+// exact says it has at most 15 significant digits, all Excel keeps.
 func checkDecimal(s string) (exact bool, err error) {
-	digits, first, last, dot := 0, -1, -1, false
+	if !domain.Decimal(s).Valid() {
+		return false, fmt.Errorf("invalid decimal %q", s)
+	}
+	digits, first, last := 0, -1, -1
 	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; {
-		case '0' <= ch && ch <= '9':
+		if ch := s[i]; '0' <= ch && ch <= '9' {
 			if ch != '0' {
 				if first < 0 {
 					first = digits
@@ -368,15 +369,7 @@ func checkDecimal(s string) (exact bool, err error) {
 				last = digits
 			}
 			digits++
-		case ch == '.' && !dot && digits > 0 && i < len(s)-1:
-			dot = true
-		case ch == '-' && i == 0:
-		default:
-			return false, fmt.Errorf("invalid decimal %q", s)
 		}
-	}
-	if digits == 0 {
-		return false, fmt.Errorf("invalid decimal %q", s)
 	}
 	return first < 0 || last-first < maxExactDigits, nil
 }
