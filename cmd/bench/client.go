@@ -105,8 +105,9 @@ func (c *client) do(req *http.Request, want int, v any) error {
 }
 
 // wait polls task id every poll until done says so, and returns the task
-// and when the poll that saw it was answered.
-func (c *client) wait(ctx context.Context, id int64, poll, timeout time.Duration, done func(task) bool) (task, time.Time, error) {
+// and when the poll that saw it was answered. It gives up early when one
+// of procs (those the task depends on) has exited.
+func (c *client) wait(ctx context.Context, id int64, poll, timeout time.Duration, done func(task) bool, procs ...*proc) (task, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(poll)
@@ -118,6 +119,11 @@ func (c *client) wait(ctx context.Context, id int64, poll, timeout time.Duration
 		}
 		if done(t) {
 			return t, time.Now(), nil
+		}
+		for _, p := range procs {
+			if err := p.alive(); err != nil {
+				return t, time.Time{}, fmt.Errorf("task %d is %s: %w", id, t.Status, err)
+			}
 		}
 		select {
 		case <-ctx.Done():
