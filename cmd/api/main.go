@@ -7,15 +7,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/downloadcenter/dc/cmd/internal/app"
@@ -25,17 +21,7 @@ import (
 	"github.com/downloadcenter/dc/infra/rocketmq"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "dc-api:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("dc-api", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := app.Parse("dc-api", args, getenv, stdout)
