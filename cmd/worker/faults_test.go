@@ -221,18 +221,23 @@ func TestFaultBrokerDown(t *testing.T) {
 // and the workers recover and every task ends SUCCESS.
 func TestFaultMariaDBRestart(t *testing.T) {
 	s := newStack(t)
+	// 20 batches of 200 ms: each export runs about four seconds, so the
+	// outage lands in the middle of them.
 	s.env["DC_BATCH_SIZE"] = "1000"
-	s.worker(t, "db-a")
-	s.worker(t, "db-b")
+	a := s.worker(t, "db-a")
+	b := s.worker(t, "db-b")
 	_, c := s.api(t)
 	var ids []int64
 	for i := range 8 {
-		ids = append(ids, c.Create(t, fmt.Sprintf(`{"name":"m%d","type":"demo","format":"xlsx","params":{"rows":20000,"delay_ms":30}}`, i)).ID)
+		ids = append(ids, c.Create(t, fmt.Sprintf(`{"name":"m%d","type":"demo","format":"xlsx","params":{"rows":20000,"delay_ms":200}}`, i)).ID)
 	}
-	c.WaitStatus(t, ids[0], time.Minute, "EXECUTING", "SUCCESS")
+	c.WaitStatus(t, ids[0], time.Minute, "EXECUTING")
 	services(t, "restart-mariadb.sh", "--kill", "3")
 	for _, id := range ids {
 		tk := c.WaitStatus(t, id, 4*time.Minute, "SUCCESS", "FAILED")
 		require.Equal(t, "SUCCESS", tk.Status, tk.Error)
+		path, _ := c.Download(t, id, t.TempDir())
+		proctest.CheckDemoXLSX(t, path, 20000, 1048575)
 	}
+	require.Regexp(t, `heartbeat failed|record outcome failed|claim task`, outputs(a, b), "the workers felt the outage")
 }
