@@ -45,8 +45,14 @@ services-down:
 services-env:
 	@bash deploy/services/env.sh
 
+# Writer micro-benchmarks, then the end-to-end table (cmd/bench, recorded
+# in docs/BENCHMARKS.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS=-quick.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./infra/xlsx/ ./infra/csv/ ./infra/demo/
+	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ]; then \
+		bash deploy/services/up.sh && eval "$$(bash deploy/services/env.sh)"; \
+	fi; \
+	$(GO) run ./cmd/bench $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN) data

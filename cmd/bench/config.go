@@ -62,6 +62,10 @@ type Config struct {
 	Keep    bool
 	// Quiet drops the progress lines; only the table is printed.
 	Quiet bool
+	// ProcEnv is added to the environment of every dc-api and dc-worker
+	// the bench starts (after its own settings), for tuning experiments
+	// such as GOGC=200 or DC_BATCH_SIZE=1000.
+	ProcEnv map[string]string
 }
 
 // defaultConfig is the full-size run.
@@ -83,7 +87,6 @@ func (c *Config) quickSizes() {
 // parseConfig reads flags over the environment over the defaults.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := defaultConfig()
-	c.MySQLDSN, c.Namesrv = getenv("DC_MYSQL_DSN"), getenv("DC_ROCKETMQ_NAMESRV")
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	quick := fs.Bool("quick", false, "small sizes and one run: a smoke test of the bench itself")
@@ -97,30 +100,48 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "unmeasured time before each throughput run")
 	fs.DurationVar(&c.Poll, "poll", c.Poll, "task polling interval")
 	fs.BoolVar(&c.Stack, "stack", c.Stack, "run the MariaDB + RocketMQ parts (needs DC_MYSQL_DSN and DC_ROCKETMQ_NAMESRV)")
-	fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MariaDB DSN whose user may create dc_% databases (default $DC_MYSQL_DSN)")
-	fs.StringVar(&c.Namesrv, "rocketmq-namesrv", c.Namesrv, "RocketMQ name server (default $DC_ROCKETMQ_NAMESRV)")
+	// The services default to the environment after parsing, so --help
+	// does not print the DSN's password.
+	fs.StringVar(&c.MySQLDSN, "mysql-dsn", "", "MariaDB DSN whose user may create dc_% databases (default $DC_MYSQL_DSN)")
+	fs.StringVar(&c.Namesrv, "rocketmq-namesrv", "", "RocketMQ name server (default $DC_ROCKETMQ_NAMESRV)")
 	fs.StringVar(&c.Broker, "rocketmq-broker", c.Broker, "RocketMQ broker address, where the bench creates its own topic")
 	fs.StringVar(&c.Src, "src", c.Src, "module root to build cmd/api and cmd/worker from")
 	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "directory for binaries, data and logs (default: a new temporary one)")
 	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the work directory (logs) afterwards")
 	fs.BoolVar(&c.Quiet, "quiet", c.Quiet, "print only the table")
+	fs.Func("proc-env", "KEY=VALUE added to the environment of the dc-api and dc-worker processes (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		if c.ProcEnv == nil {
+			c.ProcEnv = map[string]string{}
+		}
+		c.ProcEnv[k] = val
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if c.MySQLDSN == "" {
+		c.MySQLDSN = getenv("DC_MYSQL_DSN")
+	}
+	if c.Namesrv == "" {
+		c.Namesrv = getenv("DC_ROCKETMQ_NAMESRV")
+	}
 	if *quick {
-		// Re-apply explicit flags over the quick sizes.
+		// Flags given explicitly win over the quick sizes: note them
+		// before the sizes change the values they point at.
+		explicit := map[string]string{}
+		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = f.Value.String() })
 		c.quickSizes()
-		var err error
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "quick" && err == nil {
-				err = fs.Set(f.Name, f.Value.String())
+		for name, v := range explicit {
+			if err := fs.Set(name, v); err != nil {
+				return c, err
 			}
-		})
-		if err != nil {
-			return c, err
 		}
 	}
 	if *only != "" {

@@ -47,9 +47,9 @@ type proc struct {
 	err  error // the exit status, once done is closed
 }
 
-// startProc runs bin with env added to a minimal environment, logging to
-// logDir/name.log.
-func startProc(name, bin, logDir string, env map[string]string) (*proc, error) {
+// startProc runs bin with env, then extra, added to a minimal
+// environment, logging to logDir/name.log.
+func startProc(name, bin, logDir string, env, extra map[string]string) (*proc, error) {
 	logf, err := os.Create(filepath.Join(logDir, name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -59,8 +59,10 @@ func startProc(name, bin, logDir string, env map[string]string) (*proc, error) {
 	// Only what the binaries need: a stray DC_* variable of the caller's
 	// shell must not change what is measured.
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	for _, m := range []map[string]string{env, extra} {
+		for k, v := range m {
+			p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		}
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {

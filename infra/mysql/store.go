@@ -34,8 +34,9 @@ type Store struct {
 
 // OpenMySQL connects to MySQL or MariaDB and applies pending migrations.
 // The DSN is the go-sql-driver form (user:pw@tcp(host:3306)/db); times
-// are forced to UTC and found rows are counted so that an update that
-// matches a row but changes nothing is not mistaken for a lost race.
+// are forced to UTC, parameters are interpolated by the driver, and found
+// rows are counted so that an update that matches a row but changes
+// nothing is not mistaken for a lost race.
 func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	cfg, err := mysqldriver.ParseDSN(dsn)
 	if err != nil {
@@ -44,6 +45,10 @@ func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger) (*Store, error
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.ClientFoundRows = true
+	// Interpolating parameters in the driver (it escapes for the
+	// connection's charset) saves the prepare and close round trips of a
+	// server-side statement: it doubled create throughput (BENCHMARKS.md).
+	cfg.InterpolateParams = true
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
