@@ -18,6 +18,7 @@ package rocketmq
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -171,4 +172,20 @@ func splitNameServers(s string) ([]string, error) {
 		out = append(out, part)
 	}
 	return out, nil
+}
+
+// prepare is what every client of this package starts with: a valid
+// config with defaults filled in, the client's logs routed to log, and a
+// name-server resolver that never touches the client's default one.
+func prepare(cfg Config, log *slog.Logger) (Config, *slog.Logger, *nameServers, error) {
+	if err := cfg.Validate(); err != nil {
+		return cfg, log, nil, err
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	routeClientLogs(log)
+	ns, err := newNameServers(cfg, log)
+	return cfg, log, ns, err
 }

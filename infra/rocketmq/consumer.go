@@ -74,15 +74,7 @@ func NewConsumer(cfg Config, handler Handler, log *slog.Logger) (*Consumer, erro
 	if handler == nil {
 		return nil, errors.New("new rocketmq consumer: handler is nil")
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.withDefaults()
-	if log == nil {
-		log = slog.Default()
-	}
-	routeClientLogs(log)
-	ns, err := newNameServers(cfg, log)
+	cfg, log, ns, err := prepare(cfg, log)
 	if err != nil {
 		return nil, err
 	}

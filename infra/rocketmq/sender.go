@@ -48,15 +48,7 @@ var _ domain.IntentSender = (*Sender)(nil)
 // start while RocketMQ is down, its intents then fail to send and the
 // scheduler sends them again later.
 func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.withDefaults()
-	if log == nil {
-		log = slog.Default()
-	}
-	routeClientLogs(log)
-	ns, err := newNameServers(cfg, log)
+	cfg, log, ns, err := prepare(cfg, log)
 	if err != nil {
 		return nil, err
 	}
