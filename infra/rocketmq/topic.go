@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/admin"
@@ -25,16 +24,8 @@ const routePollEvery = 100 * time.Millisecond
 // routes it, then waits until the name server does, as a consumer cannot
 // start before. An existing topic is left as it is.
 func EnsureTopic(ctx context.Context, cfg Config, brokerAddr string) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	cfg = cfg.withDefaults()
-	log := slog.Default()
-	if l := clientLogger.Load(); l != nil {
-		log = l
-	}
-	routeClientLogs(log)
-	ns, err := newNameServers(cfg, log)
+	// Keep whichever logger the process already routed client logs to.
+	cfg, _, ns, err := prepare(cfg, clientLogger.Load())
 	if err != nil {
 		return err
 	}
