@@ -472,6 +472,23 @@ func (s *fakeStore) MarkSent(ctx context.Context, id int64, at time.Time) error 
 	return nil
 }
 
+func (s *fakeStore) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.markSentErr != nil {
+		return s.markSentErr
+	}
+	for _, id := range ids {
+		if t, ok := s.tasks[id]; ok && t.Status == domain.StatusNotExecuted {
+			t.IntentSentAt = &at
+		}
+	}
+	return nil
+}
+
 func (s *fakeStore) DueRetries(ctx context.Context, now time.Time, limit int) ([]*domain.Task, error) {
 	if err := cmp.Or(ctx.Err(), s.injected(&s.dueErr)); err != nil {
 		return nil, err

@@ -232,6 +232,9 @@ type TaskStore interface {
 	Retry(ctx context.Context, id int64, dueOnly bool, now time.Time) error
 	// MarkSent records that the intent of a waiting task was sent.
 	MarkSent(ctx context.Context, id int64, at time.Time) error
+	// MarkSentMany records it for many tasks at once; tasks no longer
+	// waiting are skipped.
+	MarkSentMany(ctx context.Context, ids []int64, at time.Time) error
 }
 
 // SweepStore is what the scheduler scans.

@@ -48,6 +48,12 @@ type Tasks struct {
 	Now       Clock
 	Log       *slog.Logger
 
+	// Marks records sent intents; nil means Store.MarkSent, one write per
+	// create. A SentBatcher batches them.
+	Marks interface {
+		MarkSent(ctx context.Context, id int64, at time.Time) error
+	}
+
 	// sendsPausedUntil (unix ns) skips sends after a failure; see send.
 	sendsPausedUntil atomic.Int64
 }
@@ -83,7 +89,13 @@ func (s *Tasks) send(ctx context.Context, t *Task) {
 		s.Log.Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
 		return
 	}
-	if !emit(ctx, s.Store, s.Sender, s.Now, s.Log, t) {
+	var marks interface {
+		MarkSent(context.Context, int64, time.Time) error
+	} = s.Store
+	if s.Marks != nil {
+		marks = s.Marks
+	}
+	if !emit(ctx, marks, s.Sender, s.Now, s.Log, t) {
 		// While the broker is down, every send would wait out its timeout:
 		// skip sends for a moment so creates answer at once. The task is
 		// stored; the scheduler sends its intent when the broker is back.

@@ -50,13 +50,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		sender = app.WrapSender(s)
 	}
 
+	// Sent intents are recorded in batches; the batcher outlives the HTTP
+	// server so the marks of the last requests are written too.
+	marks := core.SentBatcher()
+	tasks := core.Tasks(sender)
+	tasks.Marks = marks
+	marksCtx, stopMarks := context.WithCancel(context.WithoutCancel(ctx))
+	marksDone := make(chan struct{})
+	go func() {
+		defer close(marksDone)
+		marks.Run(marksCtx)
+	}()
+	defer func() {
+		stopMarks()
+		<-marksDone
+	}()
+
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
-			Tasks: core.Tasks(sender), Files: core.Files, Health: core.Store.Ping, Log: log,
+			Tasks: tasks, Files: core.Files, Health: core.Store.Ping, Log: log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

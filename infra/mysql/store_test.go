@@ -409,3 +409,24 @@ func TestMigrationsConcurrentOpen(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+func TestMarkSentMany(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *mysql.Store) {
+		ctx := context.Background()
+		a, err := s.Create(ctx, newTask("a"))
+		require.NoError(t, err)
+		b, err := s.Create(ctx, newTask("b"))
+		require.NoError(t, err)
+		_, err = s.Claim(ctx, b.ID, "w", t0, t0.Add(time.Minute))
+		require.NoError(t, err)
+		require.NoError(t, s.MarkSentMany(ctx, []int64{a.ID, b.ID, 999999}, t0))
+		require.NoError(t, s.MarkSentMany(ctx, nil, t0))
+		got, err := s.Get(ctx, a.ID)
+		require.NoError(t, err)
+		require.True(t, got.IntentSentAt.Equal(t0))
+		got, err = s.Get(ctx, b.ID)
+		require.NoError(t, err)
+		require.Nil(t, got.IntentSentAt, "a claimed task is not marked")
+	})
+}

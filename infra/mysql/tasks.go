@@ -256,6 +256,20 @@ func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	return nil
 }
 
+// MarkSentMany records that the intents of many waiting tasks went out.
+func (s *Store) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Model(&taskRow{}).
+		Where("id IN ? AND status = ?", ids, string(domain.StatusNotExecuted)).
+		Update("intent_sent_at", at.UTC()).Error
+	if err != nil {
+		return fmt.Errorf("mark %d intents sent: %w", len(ids), err)
+	}
+	return nil
+}
+
 // DueRetries lists failed tasks whose next attempt is due, oldest due first.
 func (s *Store) DueRetries(ctx context.Context, now time.Time, limit int) ([]*domain.Task, error) {
 	return s.find(s.db.WithContext(ctx).

@@ -113,6 +113,12 @@ func (c *Core) Tasks(sender domain.IntentSender) *domain.Tasks {
 	return &domain.Tasks{Store: c.Store, Sender: sender, Providers: c.Providers, Now: now, Log: c.Log}
 }
 
+// SentBatcher records sent intents in batches, well within the
+// scheduler's UnsentAfter.
+func (c *Core) SentBatcher() *domain.SentBatcher {
+	return &domain.SentBatcher{Store: c.Store, Every: 100 * time.Millisecond, Now: now, Log: c.Log}
+}
+
 // Runner is the worker's task runner.
 func (c *Core) Runner() *domain.Runner {
 	hb := min(time.Second, c.Config.LeaseTTL/3)
