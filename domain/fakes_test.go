@@ -181,7 +181,7 @@ type nopReadSeeker struct{ *bytes.Reader }
 
 func (nopReadSeeker) Close() error { return nil }
 
-func (f *fakeFiles) Open(name string) (domain.ReadSeekCloser, time.Time, error) {
+func (f *fakeFiles) Open(name string) (io.ReadSeekCloser, time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, ok := f.committed[name]

@@ -235,6 +235,7 @@ func requeue(reason string, keepError bool) func(*domain.Task) {
 		if !keepError {
 			t.Error = reason
 		}
+		t.Permanent = false
 		t.LeaseUntil = nil
 		t.IntentSentAt = nil
 		t.CancelRequested = false
@@ -422,7 +423,11 @@ func (s *fakeStore) Release(ctx context.Context, o domain.Owner, reason string, 
 }
 
 func (s *fakeStore) Cancel(ctx context.Context, id int64, now time.Time) (*domain.Task, error) {
-	err := s.apply(ctx, id, domain.CancelWaiting, "", nil, func(t *domain.Task) { t.FinishedAt = &now }, now)
+	waiting := func(t *domain.Task) bool { return t.Status == domain.StatusNotExecuted || t.NextAttemptAt != nil }
+	err := s.apply(ctx, id, domain.CancelWaiting, "", waiting, func(t *domain.Task) {
+		t.FinishedAt = &now
+		t.NextAttemptAt = nil
+	}, now)
 	if err == domain.ErrLostRace {
 		s.mu.Lock()
 		if t := s.tasks[id]; t.Status == domain.StatusExecuting {
@@ -520,12 +525,19 @@ func (s *fakeStore) Unsent(ctx context.Context, updatedBefore, sentBefore time.T
 	}, nil, limit), nil
 }
 
-func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, requeueIt bool, message string, now time.Time) error {
+func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status, message string, now time.Time) error {
 	cond := func(t *domain.Task) bool {
 		return owned(o)(t) && t.LeaseUntil != nil && t.LeaseUntil.Before(now)
 	}
-	if requeueIt {
+	switch to {
+	case domain.StatusNotExecuted:
 		return s.apply(ctx, o.TaskID, domain.Release, "rescue:release", cond, requeue(message, false), now)
+	case domain.StatusCancelled:
+		return s.apply(ctx, o.TaskID, domain.CancelRunning, "rescue:cancel", cond, func(t *domain.Task) {
+			t.FinishedAt = &now
+			t.LeaseUntil = nil
+			t.CancelRequested = false
+		}, now)
 	}
 	return s.apply(ctx, o.TaskID, domain.Fail, "rescue:fail", cond, func(t *domain.Task) {
 		t.Error = message

@@ -21,6 +21,12 @@ type IntentSender interface {
 	Send(ctx context.Context, in Intent) error
 }
 
+// SentMarker records that a waiting task's intent was sent. The task
+// store is one; a SentBatcher records in batches.
+type SentMarker interface {
+	MarkSent(ctx context.Context, id int64, at time.Time) error
+}
+
 // ValueKind is the type of a provider field's values.
 type ValueKind string
 
@@ -164,16 +170,11 @@ type PendingFile interface {
 // FileStore is the shared volume the files live on.
 type FileStore interface {
 	Create(name string) (PendingFile, error)
-	Open(name string) (ReadSeekCloser, time.Time, error)
+	Open(name string) (io.ReadSeekCloser, time.Time, error)
 	Remove(name string) error
 	// RemoveStaleTemp deletes temporary files older than the given age
 	// (left behind by a process that died mid-write) and returns how many.
 	RemoveStaleTemp(olderThan time.Duration) (int, error)
-}
-
-// ReadSeekCloser is an open stored file.
-type ReadSeekCloser interface {
-	io.ReadSeekCloser
 }
 
 // ListQuery selects tasks for listing, newest first.
@@ -247,10 +248,10 @@ type SweepStore interface {
 	// before sentBefore, and that were last updated before updatedBefore.
 	Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*Task, error)
 	// Rescue takes an EXECUTING task from its lapsed owner, conditional on
-	// the lease still being lapsed and the attempt unchanged: back to
-	// NOT_EXECUTED (intent unsent) when requeue, else FAILED. The message
-	// says why, on the task's error.
-	Rescue(ctx context.Context, o Owner, requeue bool, message string, now time.Time) error
+	// the lease still being lapsed and the attempt unchanged, moving it to
+	// NOT_EXECUTED (intent unsent), FAILED or CANCELLED. The message says
+	// why, on the task's error.
+	Rescue(ctx context.Context, o Owner, to Status, message string, now time.Time) error
 }
 
 // Clock tells the time; tests substitute a fake.

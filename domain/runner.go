@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -66,11 +67,24 @@ func (r *Runner) Run(ctx context.Context, in Intent) error {
 		defer close(beats)
 		r.heartbeat(runCtx, stop, o, &prog, log)
 	}()
-	file, runErr := r.export(runCtx, t, &prog, log)
+	file, runErr := r.exportRecovering(runCtx, t, &prog, log)
 	cause := context.Cause(runCtx)
 	stop(nil)
 	<-beats
 	return r.finish(ctx, o, file, runErr, cause, log)
+}
+
+// exportRecovering runs export, turning a panic in a provider or writer
+// into a permanent failure: otherwise the heartbeat would keep the task
+// EXECUTING for ever, or the panic would end an embedded process.
+func (r *Runner) exportRecovering(ctx context.Context, t *Task, p *progress, log *slog.Logger) (fi *FileInfo, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("export panicked", "panic", v, "stack", string(debug.Stack()))
+			fi, err = nil, Permanent(fmt.Errorf("export panicked: %v", v))
+		}
+	}()
+	return r.export(ctx, t, p, log)
 }
 
 // progress is shared between the export loop and the heartbeat.

@@ -709,3 +709,24 @@ func TestRunSucceedReplyLostKeepsTheFile(t *testing.T) {
 	require.Empty(t, fs.Removed, "the file of a successful task must stay")
 	require.Contains(t, fs.Committed, got.File.Name)
 }
+
+// A provider that panics fails its task for good instead of leaving it
+// EXECUTING under a heartbeat that never stops.
+func TestRunProviderPanicFailsTheTask(t *testing.T) {
+	t.Parallel()
+	prov := &fakeProvider{fields: ordersFields, fetch: func(context.Context, domain.FetchRequest) (domain.Batch, error) {
+		var m map[string]int
+		m["boom"]++ // nil map write: a provider bug
+		return domain.Batch{}, nil
+	}}
+	e := newRunnerEnv(prov)
+	e.runner.HeartbeatEvery = time.Millisecond
+	task := e.seed(nil)
+	e.run(t, context.Background(), task)
+	got := e.store.task(task.ID)
+	require.Equal(t, domain.StatusFailed, got.Status)
+	require.True(t, got.Permanent)
+	require.Nil(t, got.NextAttemptAt)
+	require.Contains(t, got.Error, "export panicked")
+	require.Len(t, e.files.state().Aborted, 1, "the temp file is removed")
+}

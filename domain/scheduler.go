@@ -107,16 +107,23 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 	for _, t := range ts {
 		o := Owner{TaskID: t.ID, Worker: t.WorkerID, Attempt: t.Attempts}
 		msg := fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)
-		// A task whose cancel the dead worker never saw is not run again.
-		requeue := t.Attempts < s.Retry.MaxAttempts && !t.CancelRequested
-		if err := s.Store.Rescue(ctx, o, requeue, msg, now); err != nil {
+		// A task whose cancel the dead worker never saw ends CANCELLED,
+		// one that has had all its attempts FAILED; the rest run again.
+		to := StatusNotExecuted
+		switch {
+		case t.CancelRequested:
+			to = StatusCancelled
+		case t.Attempts >= s.Retry.MaxAttempts:
+			to = StatusFailed
+		}
+		if err := s.Store.Rescue(ctx, o, to, msg, now); err != nil {
 			if errors.Is(err, ErrLostRace) {
 				continue
 			}
 			return fmt.Errorf("rescue task %d: %w", t.ID, err)
 		}
-		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "requeued", requeue)
-		if requeue {
+		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "to", to)
+		if to == StatusNotExecuted {
 			s.send(ctx, t)
 		}
 	}

@@ -34,12 +34,6 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Terminal reports whether no worker will touch a task in status s again
-// unless a user (or the retry policy) moves it.
-func (s Status) Terminal() bool {
-	return s == StatusSuccess || s == StatusFailed || s == StatusCancelled
-}
-
 // Format is the file format of an export.
 type Format string
 

@@ -50,9 +50,7 @@ type Tasks struct {
 
 	// Marks records sent intents; nil means Store.MarkSent, one write per
 	// create. A SentBatcher batches them.
-	Marks interface {
-		MarkSent(ctx context.Context, id int64, at time.Time) error
-	}
+	Marks SentMarker
 
 	// sendsPausedUntil (unix ns) skips sends after a failure; see send.
 	sendsPausedUntil atomic.Int64
@@ -89,9 +87,7 @@ func (s *Tasks) send(ctx context.Context, t *Task) {
 		s.Log.Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
 		return
 	}
-	var marks interface {
-		MarkSent(context.Context, int64, time.Time) error
-	} = s.Store
+	var marks SentMarker = s.Store
 	if s.Marks != nil {
 		marks = s.Marks
 	}
@@ -109,9 +105,7 @@ const sendPause = 5 * time.Second
 // emit sends a task's intent and records it as sent, reporting whether the
 // send succeeded. Failures are only logged: the task is safe in the store
 // and the scheduler's sweep sends it again.
-func emit(ctx context.Context, st interface {
-	MarkSent(context.Context, int64, time.Time) error
-}, sender IntentSender, now Clock, log *slog.Logger, t *Task) bool {
+func emit(ctx context.Context, st SentMarker, sender IntentSender, now Clock, log *slog.Logger, t *Task) bool {
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
 	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type}); err != nil {
@@ -151,6 +145,8 @@ func (s *Tasks) validate(req CreateRequest) (*Task, error) {
 	}
 	if len(req.IdempotencyKey) > MaxIdemKeyLen {
 		fe.Add("Idempotency-Key", "must be at most %d characters", MaxIdemKeyLen)
+	} else if strings.IndexFunc(req.IdempotencyKey, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		fe.Add("Idempotency-Key", "must be printable ASCII without spaces")
 	}
 	var params map[string]any
 	if len(bytes.TrimSpace(req.Params)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {

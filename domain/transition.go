@@ -17,8 +17,9 @@ var (
 	Succeed = Transition{"succeed", []Status{StatusExecuting}, StatusSuccess}
 	// Fail: the owning worker gave up on this attempt.
 	Fail = Transition{"fail", []Status{StatusExecuting}, StatusFailed}
-	// CancelWaiting: a user cancels a task no worker holds.
-	CancelWaiting = Transition{"cancel", []Status{StatusNotExecuted}, StatusCancelled}
+	// CancelWaiting: a user cancels a task no worker holds: one waiting
+	// in the queue, or a FAILED one waiting for its automatic retry.
+	CancelWaiting = Transition{"cancel", []Status{StatusNotExecuted, StatusFailed}, StatusCancelled}
 	// CancelRunning: the owning worker stops at a user's request.
 	CancelRunning = Transition{"cancel_running", []Status{StatusExecuting}, StatusCancelled}
 	// Retry: a user, or the retry policy, sends a failed or cancelled task

@@ -17,13 +17,15 @@ const (
 )
 
 // legalMoves is the status machine as designed, written out by hand:
-// claim; cancel while waiting; succeed, fail, stop on request, or go back
+// claim; cancel while waiting (queued, or FAILED awaiting an automatic
+// retry); succeed, fail, stop on request, or go back
 // to the queue (release on shutdown, rescue of a lapsed lease) while
 // running; retry of a failed or cancelled task. Nothing leaves SUCCESS and
 // no status moves to itself.
 var legalMoves = map[[2]domain.Status]bool{
 	{notExecuted, executing}: true,
 	{notExecuted, cancelled}: true,
+	{failed, cancelled}:      true,
 	{executing, succeeded}:   true,
 	{executing, failed}:      true,
 	{executing, cancelled}:   true,
@@ -73,7 +75,7 @@ func TestTransitionsTable(t *testing.T) {
 		"claim":          {[]domain.Status{notExecuted}, executing},
 		"succeed":        {[]domain.Status{executing}, succeeded},
 		"fail":           {[]domain.Status{executing}, failed},
-		"cancel":         {[]domain.Status{notExecuted}, cancelled},
+		"cancel":         {[]domain.Status{notExecuted, failed}, cancelled},
 		"cancel_running": {[]domain.Status{executing}, cancelled},
 		"retry":          {[]domain.Status{failed, cancelled}, notExecuted},
 		"release":        {[]domain.Status{executing}, notExecuted},
@@ -119,27 +121,26 @@ func TestEveryLegalMoveHasATransition(t *testing.T) {
 	}
 }
 
-func TestStatusValidAndTerminal(t *testing.T) {
+func TestStatusValid(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		s               domain.Status
-		valid, terminal bool
+		s     domain.Status
+		valid bool
 	}{
-		{notExecuted, true, false},
-		{executing, true, false},
-		{failed, true, true},
-		{succeeded, true, true},
-		{cancelled, true, true},
-		{"", false, false},
-		{"RUNNING", false, false},
-		{"success", false, false},
-		{"SUCCESS ", false, false},
+		{notExecuted, true},
+		{executing, true},
+		{failed, true},
+		{succeeded, true},
+		{cancelled, true},
+		{"", false},
+		{"RUNNING", false},
+		{"success", false},
+		{"SUCCESS ", false},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.s), func(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tc.valid, tc.s.Valid())
-			require.Equal(t, tc.terminal, tc.s.Terminal())
 		})
 	}
 	require.Equal(t, []domain.Status{notExecuted, executing, failed, succeeded, cancelled}, domain.Statuses,

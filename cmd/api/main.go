@@ -24,6 +24,9 @@ import (
 func main() { app.Main("dc-api", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	// Cancelled also when serving fails, so the worker and scheduler stop.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cfg, err := app.Parse("dc-api", args, getenv, stdout)
 	if err != nil {
 		return err
@@ -112,6 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if serr := srv.Shutdown(shutCtx); serr != nil {
 		log.Warn("http shutdown", "err", serr)
 	}
+	cancel()
 	wg.Wait()
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -55,6 +56,9 @@ func New(cfg Config) http.Handler {
 	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path with a trailing slash is no endpoint: a 404 problem, not a
+	// redirect whose body is HTML.
+	r.RedirectTrailingSlash = false
 	r.Use(s.recover, s.accessLog)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
 	r.NoMethod(func(c *gin.Context) {
@@ -175,8 +179,8 @@ func decodeStrict(raw []byte, v any) error {
 	case err != nil:
 		return fmt.Errorf("malformed JSON: %v", err)
 	}
-	if dec.More() {
-		return errors.New("malformed JSON: more than one value in the body")
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("malformed JSON: data after the JSON object")
 	}
 	return nil
 }
@@ -318,6 +322,10 @@ func (s *Server) download(c *gin.Context) {
 		return
 	}
 	f, mod, err := s.files.Open(t.File.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		writeProblem(c, http.StatusGone, fmt.Sprintf("the file of task %d is no longer stored; retry the task to make it again", id), nil)
+		return
+	}
 	if err != nil {
 		s.fail(c, fmt.Errorf("open file of task %d: %w", id, err))
 		return

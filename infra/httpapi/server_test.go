@@ -130,7 +130,8 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"malformed JSON", "application/json", `{"name":`, 400, "", "malformed JSON"},
 		{"not an object", "application/json", `[1,2]`, 400, "", "JSON object"},
 		{"empty body", "application/json", ``, 400, "", "empty"},
-		{"two values", "application/json", `{} {}`, 400, "", "more than one"},
+		{"two values", "application/json", `{} {}`, 400, "", "data after the JSON object"},
+		{"extra closing brace", "application/json", `{"name":"a","type":"demo","params":{"rows":1}}}`, 400, "", "data after the JSON object"},
 		{"unknown field", "application/json", `{"name":"a","type":"demo","params":{"rows":1},"colour":"red"}`, 400, "", `unknown field "colour"`},
 		{"wrong field type", "application/json", `{"name":5,"type":"demo"}`, 400, "", `"name" must be a string`},
 		{"missing name", "application/json", `{"type":"demo","params":{"rows":1}}`, 400, "name", "required"},
@@ -218,6 +219,12 @@ func TestIdempotencyKey(t *testing.T) {
 	other := e.create(t, `{"name":"a","type":"demo","params":{"rows":2}}`, "Idempotency-Key", "k-1")
 	require.Equal(t, http.StatusUnprocessableEntity, other.status)
 	require.Contains(t, decodeProblem(t, other).Detail, "different request")
+
+	for _, key := range []string{"ключ", "a b", strings.Repeat("k", 256)} {
+		bad := e.create(t, body, "Idempotency-Key", key)
+		require.Equal(t, http.StatusBadRequest, bad.status, key)
+		require.Equal(t, "Idempotency-Key", decodeProblem(t, bad).Errors[0].Field)
+	}
 }
 
 func TestGetUnknownOrMalformedID(t *testing.T) {
@@ -239,6 +246,16 @@ func TestGetUnknownOrMalformedID(t *testing.T) {
 	decodeProblem(t, r)
 	r = e.do(t, http.MethodDelete, "/api/v1/tasks", "", "")
 	require.Equal(t, http.StatusMethodNotAllowed, r.status)
+	decodeProblem(t, r)
+	for _, p := range []string{"/api/v1/tasks/1/", "/api/v1/tasks/"} {
+		r = e.do(t, http.MethodGet, p, "", "")
+		require.Equal(t, http.StatusNotFound, r.status, p)
+		decodeProblem(t, r)
+	}
+	r = e.create(t, `{}`)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	r = e.do(t, http.MethodPost, "/api/v1/tasks/", "application/json", `{}`)
+	require.Equal(t, http.StatusNotFound, r.status)
 	decodeProblem(t, r)
 }
 
@@ -364,10 +381,11 @@ func TestDownload(t *testing.T) {
 	require.NotNil(t, done.File)
 	require.Equal(t, path, done.File.URL)
 
-	// A file lost from the volume is an internal error, not a crash.
+	// A file lost from the volume is gone, said as a problem.
 	require.NoError(t, os.Remove(filepath.Join(e.files.Dir(), domain.FileName(claimed))))
 	r = e.do(t, http.MethodGet, path, "", "")
-	require.Equal(t, http.StatusInternalServerError, r.status)
+	require.Equal(t, http.StatusGone, r.status)
+	require.Contains(t, decodeProblem(t, r).Detail, "no longer stored")
 	require.NotContains(t, string(r.body), e.files.Dir(), "no internal paths leak")
 }
 

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,7 @@ func (p *pending) Abort() error {
 }
 
 // Open opens a committed file for reading.
-func (s *Store) Open(name string) (domain.ReadSeekCloser, time.Time, error) {
+func (s *Store) Open(name string) (io.ReadSeekCloser, time.Time, error) {
 	if err := checkName(name); err != nil {
 		return nil, time.Time{}, err
 	}

@@ -72,6 +72,12 @@ func (q *Queue) Consume(stop, work context.Context, slots int, handle func(conte
 				case <-stop.Done():
 					return
 				case in := <-q.ch:
+					// select picks at random among ready cases: a stop that
+					// came with intents queued must still take no more. The
+					// intent is sent again at the next start.
+					if stop.Err() != nil {
+						return
+					}
 					if err := handle(work, in); err != nil {
 						log.Warn("intent handler failed; redelivering", "task_id", in.TaskID, "err", err)
 						q.redeliver(stop, in)

@@ -340,13 +340,13 @@ func TestRescue(t *testing.T) {
 		exp, err := s.ExpiredLeases(ctx, t0.Add(30*time.Second), 10)
 		require.NoError(t, err)
 		require.Empty(t, exp)
-		require.ErrorIs(t, s.Rescue(ctx, o, true, "lost", t0.Add(30*time.Second)), domain.ErrLostRace, "lease still held")
+		require.ErrorIs(t, s.Rescue(ctx, o, domain.StatusNotExecuted, "lost", t0.Add(30*time.Second)), domain.ErrLostRace, "lease still held")
 
 		exp, err = s.ExpiredLeases(ctx, t0.Add(2*time.Minute), 10)
 		require.NoError(t, err)
 		require.Equal(t, []int64{tk.ID}, taskIDs(exp))
-		require.NoError(t, s.Rescue(ctx, o, true, "worker w1 lost", t0.Add(2*time.Minute)))
-		require.ErrorIs(t, s.Rescue(ctx, o, true, "again", t0.Add(2*time.Minute)), domain.ErrLostRace, "only once")
+		require.NoError(t, s.Rescue(ctx, o, domain.StatusNotExecuted, "worker w1 lost", t0.Add(2*time.Minute)))
+		require.ErrorIs(t, s.Rescue(ctx, o, domain.StatusNotExecuted, "again", t0.Add(2*time.Minute)), domain.ErrLostRace, "only once")
 		got, err := s.Get(ctx, tk.ID)
 		require.NoError(t, err)
 		require.Equal(t, domain.StatusNotExecuted, got.Status)
@@ -357,7 +357,7 @@ func TestRescue(t *testing.T) {
 		_, err = s.Claim(ctx, tk.ID, "w2", t0.Add(3*time.Minute), t0.Add(4*time.Minute))
 		require.NoError(t, err)
 		o2 := domain.Owner{TaskID: tk.ID, Worker: "w2", Attempt: 2}
-		require.NoError(t, s.Rescue(ctx, o2, false, "gave up", t0.Add(5*time.Minute)))
+		require.NoError(t, s.Rescue(ctx, o2, domain.StatusFailed, "gave up", t0.Add(5*time.Minute)))
 		got, err = s.Get(ctx, tk.ID)
 		require.NoError(t, err)
 		require.Equal(t, domain.StatusFailed, got.Status)
@@ -428,5 +428,60 @@ func TestMarkSentMany(t *testing.T) {
 		got, err = s.Get(ctx, b.ID)
 		require.NoError(t, err)
 		require.Nil(t, got.IntentSentAt, "a claimed task is not marked")
+	})
+}
+
+func TestCancelFailedAwaitingRetryAndRetryResetsPermanent(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *mysql.Store) {
+		ctx := context.Background()
+		fail := func(next *time.Time, permanent bool) int64 {
+			tk, err := s.Create(ctx, newTask("x"))
+			require.NoError(t, err)
+			_, err = s.Claim(ctx, tk.ID, "w", t0, t0.Add(time.Minute))
+			require.NoError(t, err)
+			require.NoError(t, s.Fail(ctx, domain.Owner{TaskID: tk.ID, Worker: "w", Attempt: 1},
+				domain.Failure{Message: "boom", Permanent: permanent, NextAttemptAt: next}, t0))
+			return tk.ID
+		}
+		next := t0.Add(time.Hour)
+		waiting := fail(&next, false)
+		got, err := s.Cancel(ctx, waiting, t0)
+		require.NoError(t, err, "a task waiting for its automatic retry can be cancelled")
+		require.Equal(t, domain.StatusCancelled, got.Status)
+		require.Nil(t, got.NextAttemptAt)
+		due, err := s.DueRetries(ctx, t0.Add(2*time.Hour), 10)
+		require.NoError(t, err)
+		require.Empty(t, due, "and is not retried")
+
+		final := fail(nil, true)
+		_, err = s.Cancel(ctx, final, t0)
+		require.ErrorIs(t, err, domain.ErrLostRace, "a finally failed task has nothing to cancel")
+		require.NoError(t, s.Retry(ctx, final, false, t0))
+		got, err = s.Get(ctx, final)
+		require.NoError(t, err)
+		require.Equal(t, domain.StatusNotExecuted, got.Status)
+		require.False(t, got.Permanent, "a retried task carries no stale permanent flag")
+		require.Empty(t, got.Error)
+	})
+}
+
+func TestRescueOfCancelRequestedTaskEndsCancelled(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *mysql.Store) {
+		ctx := context.Background()
+		tk, err := s.Create(ctx, newTask("x"))
+		require.NoError(t, err)
+		_, err = s.Claim(ctx, tk.ID, "w", t0, t0.Add(time.Minute))
+		require.NoError(t, err)
+		_, err = s.Cancel(ctx, tk.ID, t0)
+		require.NoError(t, err)
+		o := domain.Owner{TaskID: tk.ID, Worker: "w", Attempt: 1}
+		require.NoError(t, s.Rescue(ctx, o, domain.StatusCancelled, "worker w stopped", t0.Add(2*time.Minute)))
+		got, err := s.Get(ctx, tk.ID)
+		require.NoError(t, err)
+		require.Equal(t, domain.StatusCancelled, got.Status)
+		require.False(t, got.CancelRequested)
+		require.Error(t, s.Rescue(ctx, o, domain.StatusSuccess, "x", t0.Add(3*time.Minute)))
 	})
 }

@@ -204,14 +204,18 @@ func (s *Store) Release(ctx context.Context, o domain.Owner, reason string, now 
 // requeued is what a task going back to the queue has reset.
 func requeued(reason string) map[string]any {
 	return map[string]any{
-		"error": truncate(reason), "lease_until": nil, "intent_sent_at": nil, "cancel_requested": false,
+		"error": truncate(reason), "permanent": false, "lease_until": nil, "intent_sent_at": nil, "cancel_requested": false,
 		"next_attempt_at": nil, "finished_at": nil, "rows_written": 0, "rows_total": -1,
 	}
 }
 
-// Cancel cancels a waiting task, or flags a running one for its worker.
+// Cancel cancels a waiting task (queued, or FAILED awaiting its automatic
+// retry), or flags a running one for its worker.
 func (s *Store) Cancel(ctx context.Context, id int64, now time.Time) (*domain.Task, error) {
-	err := s.apply(ctx, id, domain.CancelWaiting, nil, map[string]any{"finished_at": now.UTC()}, now)
+	waiting := func(db *gorm.DB) *gorm.DB {
+		return db.Where("status = ? OR next_attempt_at IS NOT NULL", string(domain.StatusNotExecuted))
+	}
+	err := s.apply(ctx, id, domain.CancelWaiting, waiting, map[string]any{"finished_at": now.UTC(), "next_attempt_at": nil}, now)
 	if errors.Is(err, domain.ErrLostRace) {
 		res := s.db.WithContext(ctx).Model(&taskRow{}).
 			Where("id = ? AND status = ?", id, string(domain.StatusExecuting)).
@@ -293,16 +297,23 @@ func (s *Store) Unsent(ctx context.Context, updatedBefore, sentBefore time.Time,
 }
 
 // Rescue takes a task from an owner whose lease lapsed.
-func (s *Store) Rescue(ctx context.Context, o domain.Owner, requeue bool, message string, now time.Time) error {
+func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, message string, now time.Time) error {
 	cond := func(db *gorm.DB) *gorm.DB {
 		return owned(o)(db).Where("lease_until < ?", now.UTC())
 	}
-	if requeue {
+	switch to {
+	case domain.StatusNotExecuted:
 		return s.apply(ctx, o.TaskID, domain.Release, cond, requeued(message), now)
+	case domain.StatusFailed:
+		return s.apply(ctx, o.TaskID, domain.Fail, cond, map[string]any{
+			"error": truncate(message), "finished_at": now.UTC(), "lease_until": nil, "next_attempt_at": nil,
+		}, now)
+	case domain.StatusCancelled:
+		return s.apply(ctx, o.TaskID, domain.CancelRunning, cond, map[string]any{
+			"finished_at": now.UTC(), "lease_until": nil, "cancel_requested": false,
+		}, now)
 	}
-	return s.apply(ctx, o.TaskID, domain.Fail, cond, map[string]any{
-		"error": truncate(message), "finished_at": now.UTC(), "lease_until": nil, "next_attempt_at": nil,
-	}, now)
+	return fmt.Errorf("rescue task %d: cannot move it to %s", o.TaskID, to)
 }
 
 func truncate(s string) string {

@@ -52,13 +52,13 @@ func settings(c *Config) []setting {
 		return func(fs *flag.FlagSet, n, d, u string) { fs.StringVar(p, n, d, u) }
 	}
 	num := func(p *int) func(*flag.FlagSet, string, string, string) {
-		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(intValue{p, d}, n, u) }
+		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(intValue{p}, n, u) }
 	}
 	dur := func(p *time.Duration) func(*flag.FlagSet, string, string, string) {
-		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(durValue{p, d}, n, u) }
+		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(durValue{p}, n, u) }
 	}
 	boolean := func(p *bool) func(*flag.FlagSet, string, string, string) {
-		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(boolValue{p, d}, n, u) }
+		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(boolValue{p}, n, u) }
 	}
 	return []setting{
 		{"http-addr", "DC_HTTP_ADDR", "address the API listens on", str(&c.HTTPAddr), ":8080"},
@@ -180,10 +180,7 @@ func (c Config) Logger(w io.Writer, process string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})).With("process", process)
 }
 
-type intValue struct {
-	p   *int
-	def string
-}
+type intValue struct{ p *int }
 
 func (v intValue) String() string {
 	if v.p == nil {
@@ -201,10 +198,7 @@ func (v intValue) Set(s string) error {
 	return nil
 }
 
-type durValue struct {
-	p   *time.Duration
-	def string
-}
+type durValue struct{ p *time.Duration }
 
 func (v durValue) String() string {
 	if v.p == nil {
@@ -222,10 +216,7 @@ func (v durValue) Set(s string) error {
 	return nil
 }
 
-type boolValue struct {
-	p   *bool
-	def string
-}
+type boolValue struct{ p *bool }
 
 func (v boolValue) String() string {
 	if v.p == nil {

@@ -2,10 +2,13 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -40,7 +43,10 @@ func (p *Providers) Close() error {
 
 // LoadProviders builds the registry. A Go provider is registered by adding
 // it to the compiled-in map below.
-func LoadProviders(path string, getenv func(string) string) (*Providers, error) {
+// Each SQL export type's query is checked against its database first: a
+// permanent problem (syntax, unknown column, missing grant) stops the
+// start; an unreachable database is only logged, as tasks retry.
+func LoadProviders(ctx context.Context, path string, getenv func(string) string, log *slog.Logger) (*Providers, error) {
 	reg := domain.Registry{demo.Type: demo.New()}
 	if path == "" {
 		return &Providers{Registry: reg}, nil
@@ -74,6 +80,15 @@ func LoadProviders(path string, getenv func(string) string) (*Providers, error) 
 		}
 		if err := add("sql", c.Type, p); err != nil {
 			return fail(err)
+		}
+		checkCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = p.Check(checkCtx)
+		cancel()
+		switch {
+		case domain.IsPermanent(err):
+			return fail(fmt.Errorf("providers file %s: sql[%d] (%s): %w", path, i, c.Type, err))
+		case err != nil:
+			log.Warn("sql export type not checked: its database does not answer", "type", c.Type, "err", err)
 		}
 	}
 	for i, c := range file.HTTP {

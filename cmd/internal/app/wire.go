@@ -36,7 +36,7 @@ type Core struct {
 
 // Open loads the providers and connects the store and the file volume.
 func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (*Core, error) {
-	provs, err := LoadProviders(cfg.ProvidersFile, getenv)
+	provs, err := LoadProviders(ctx, cfg.ProvidersFile, getenv, log)
 	if err != nil {
 		return nil, err
 	}
