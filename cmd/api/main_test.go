@@ -172,3 +172,28 @@ func TestBadProvidersFile(t *testing.T) {
 	}, &out)
 	require.ErrorContains(t, err, "colums")
 }
+
+// TestBrokenSQLExportTypeStopsStart: a query the database rejects is found
+// when dc-api starts, not in the first task.
+func TestBrokenSQLExportTypeStopsStart(t *testing.T) {
+	t.Parallel()
+	dsn := mysqltest.DSN(t)
+	if dsn == "" {
+		t.Skip("DC_MYSQL_DSN not set (make test sets it)")
+	}
+	file := filepath.Join(t.TempDir(), "p.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`sql:
+  - type: ghosts
+    dsn: "`+dsn+`"
+    query: "SELECT id FROM no_such_table"
+    key: id
+    columns:
+      - {field: id, kind: int}
+`), 0o600))
+	var out bytes.Buffer
+	err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"DC_PROVIDERS_FILE": file, "DC_DATA_DIR": t.TempDir(), "DC_HTTP_ADDR": "127.0.0.1:0"}[k]
+	}, &out)
+	require.ErrorContains(t, err, "ghosts")
+	require.ErrorContains(t, err, "no_such_table")
+}
