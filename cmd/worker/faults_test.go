@@ -41,8 +41,10 @@ func outputs(ps ...*proctest.Proc) string {
 }
 
 // TestKillWorkerAtDifferentPoints kills a worker (kill -9) right after its
-// claim, mid-export, and near the end; each time another worker finishes
-// the task after the lease lapses, exactly once, with a complete file.
+// claim, mid-export, and three quarters through; each time another worker
+// finishes the task after the lease lapses, exactly once, with a complete
+// file. Progress is saved once a second (a fifth of this export), so the
+// last point is 0.75: at least a second of export is left when it is seen.
 func TestKillWorkerAtDifferentPoints(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -50,7 +52,7 @@ func TestKillWorkerAtDifferentPoints(t *testing.T) {
 	s.env["DC_BATCH_SIZE"] = "200"
 	_, c := s.api(t)
 	const rows = 20000
-	for _, at := range []float64{0, 0.5, 0.9} {
+	for _, at := range []float64{0, 0.5, 0.75} {
 		t.Run(fmt.Sprint(at), func(t *testing.T) {
 			victim := s.worker(t, fmt.Sprintf("victim-%v", at))
 			tk := c.Create(t, fmt.Sprintf(`{"name":"k","type":"demo","format":"xlsx","params":{"rows":%d,"delay_ms":50}}`, rows))
