@@ -169,7 +169,9 @@ func TestLargeExportRescued(t *testing.T) {
 	const rows = 1_100_000
 	victim := s.worker(t, "big-victim")
 	_, c := s.api(t)
-	tk := c.Create(t, fmt.Sprintf(`{"name":"big","type":"demo","format":"xlsx","params":{"rows":%d}}`, rows))
+	// 5 ms per 5,000-row batch keeps the export over two seconds, so the
+	// kill lands mid-way whatever the machine's speed.
+	tk := c.Create(t, fmt.Sprintf(`{"name":"big","type":"demo","format":"xlsx","params":{"rows":%d,"delay_ms":5}}`, rows))
 	require.Eventually(t, func() bool { return c.Get(t, tk.ID).Progress.RowsWritten >= 300_000 }, 3*time.Minute, 50*time.Millisecond)
 	victim.Kill()
 	s.worker(t, "big-rescuer")
