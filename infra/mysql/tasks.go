@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/downloadcenter/dc/domain"
@@ -99,18 +100,48 @@ func (s *Store) find(db *gorm.DB) ([]*domain.Task, error) {
 func (s *Store) apply(ctx context.Context, id int64, tr domain.Transition, cond func(*gorm.DB) *gorm.DB, set map[string]any, now time.Time) error {
 	set["status"] = string(tr.To)
 	set["updated_at"] = now.UTC()
-	db := s.db.WithContext(ctx).Model(&taskRow{}).Where("id = ? AND status IN ?", id, statuses(tr.From))
-	if cond != nil {
-		db = cond(db)
+	n, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+		db = db.Where("id = ? AND status IN ?", id, statuses(tr.From))
+		if cond != nil {
+			db = cond(db)
+		}
+		return db
+	}, set)
+	if err != nil {
+		return fmt.Errorf("%s task %d: %w", tr.Name, id, err)
 	}
-	res := db.Updates(set)
-	if res.Error != nil {
-		return fmt.Errorf("%s task %d: %w", tr.Name, id, res.Error)
-	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return s.missing(ctx, id)
 	}
 	return nil
+}
+
+// update runs one UPDATE of tasks, again when InnoDB picked it as a
+// deadlock victim: conditional updates racing for one row (claims of a
+// duplicated intent, a cancel beside a heartbeat) can deadlock on the
+// row's secondary-index entries, and re-running is the documented cure.
+// The statement is conditional, so re-running it is safe.
+func (s *Store) update(ctx context.Context, where func(*gorm.DB) *gorm.DB, set map[string]any) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		res := where(s.db.WithContext(ctx).Model(&taskRow{})).Updates(set)
+		if res.Error == nil || !isDeadlock(res.Error) || attempt == maxDeadlockRetries {
+			return res.RowsAffected, res.Error
+		}
+		select {
+		case <-ctx.Done():
+			return 0, res.Error
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// maxDeadlockRetries bounds the re-runs of a deadlocked update.
+const maxDeadlockRetries = 5
+
+// isDeadlock reports MySQL's ER_LOCK_DEADLOCK.
+func isDeadlock(err error) bool {
+	var me *mysqldriver.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
 }
 
 // missing tells a vanished task from one that moved on.
@@ -149,17 +180,17 @@ func (s *Store) Claim(ctx context.Context, id int64, worker string, now, leaseUn
 // UPDATE; only when it misses is the row read to tell a cancel request
 // from a lost task.
 func (s *Store) Heartbeat(ctx context.Context, o domain.Owner, p domain.Progress, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&taskRow{}).
-		Where("id = ? AND status = ? AND worker_id = ? AND attempts = ? AND cancel_requested = ?",
-			o.TaskID, string(domain.StatusExecuting), o.Worker, o.Attempt, false).
-		Updates(map[string]any{
-			"rows_written": p.RowsWritten, "rows_total": p.RowsTotal,
-			"lease_until": p.LeaseUntil.UTC(), "updated_at": now.UTC(),
-		})
-	if res.Error != nil {
-		return false, fmt.Errorf("heartbeat task %d: %w", o.TaskID, res.Error)
+	n, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Where("id = ? AND status = ? AND worker_id = ? AND attempts = ? AND cancel_requested = ?",
+			o.TaskID, string(domain.StatusExecuting), o.Worker, o.Attempt, false)
+	}, map[string]any{
+		"rows_written": p.RowsWritten, "rows_total": p.RowsTotal,
+		"lease_until": p.LeaseUntil.UTC(), "updated_at": now.UTC(),
+	})
+	if err != nil {
+		return false, fmt.Errorf("heartbeat task %d: %w", o.TaskID, err)
 	}
-	if res.RowsAffected == 1 {
+	if n == 1 {
 		return false, nil
 	}
 	t, err := s.Get(ctx, o.TaskID)
@@ -217,13 +248,13 @@ func (s *Store) Cancel(ctx context.Context, id int64, now time.Time) (*domain.Ta
 	}
 	err := s.apply(ctx, id, domain.CancelWaiting, waiting, map[string]any{"finished_at": now.UTC(), "next_attempt_at": nil}, now)
 	if errors.Is(err, domain.ErrLostRace) {
-		res := s.db.WithContext(ctx).Model(&taskRow{}).
-			Where("id = ? AND status = ?", id, string(domain.StatusExecuting)).
-			Updates(map[string]any{"cancel_requested": true, "updated_at": now.UTC()})
+		n, uerr := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+			return db.Where("id = ? AND status = ?", id, string(domain.StatusExecuting))
+		}, map[string]any{"cancel_requested": true, "updated_at": now.UTC()})
 		switch {
-		case res.Error != nil:
-			err = fmt.Errorf("request cancel of task %d: %w", id, res.Error)
-		case res.RowsAffected == 1:
+		case uerr != nil:
+			err = fmt.Errorf("request cancel of task %d: %w", id, uerr)
+		case n == 1:
 			err = nil
 		}
 	}
@@ -248,13 +279,13 @@ func (s *Store) Retry(ctx context.Context, id int64, dueOnly bool, now time.Time
 
 // MarkSent records that a waiting task's intent went out.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	res := s.db.WithContext(ctx).Model(&taskRow{}).
-		Where("id = ? AND status = ?", id, string(domain.StatusNotExecuted)).
-		Update("intent_sent_at", at.UTC())
-	if res.Error != nil {
-		return fmt.Errorf("mark intent of task %d sent: %w", id, res.Error)
+	n, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Where("id = ? AND status = ?", id, string(domain.StatusNotExecuted))
+	}, map[string]any{"intent_sent_at": at.UTC()})
+	if err != nil {
+		return fmt.Errorf("mark intent of task %d sent: %w", id, err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return s.missing(ctx, id)
 	}
 	return nil
@@ -265,9 +296,9 @@ func (s *Store) MarkSentMany(ctx context.Context, ids []int64, at time.Time) err
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.db.WithContext(ctx).Model(&taskRow{}).
-		Where("id IN ? AND status = ?", ids, string(domain.StatusNotExecuted)).
-		Update("intent_sent_at", at.UTC()).Error
+	_, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Where("id IN ? AND status = ?", ids, string(domain.StatusNotExecuted))
+	}, map[string]any{"intent_sent_at": at.UTC()})
 	if err != nil {
 		return fmt.Errorf("mark %d intents sent: %w", len(ids), err)
 	}
