@@ -54,6 +54,8 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 	require.Empty(t, c.Services["worker"].Environment["DC_HTTP_ADDR"], "workers serve no HTTP")
+	require.Equal(t, []any{"CMD", "/dc-api", "healthcheck"}, c.Services["api"].Healthcheck["test"],
+		"the api image probes itself (TestHealthcheckCommand in cmd/api)")
 }
 
 func TestKubernetesManifests(t *testing.T) {

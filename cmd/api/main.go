@@ -24,6 +24,9 @@ import (
 func main() { app.Main("dc-api", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, getenv)
+	}
 	// Cancelled also when serving fails, so the worker and scheduler stop.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -132,4 +135,36 @@ func printWelcome(w io.Writer, addr net.Addr, cfg app.Config) {
 	fmt.Fprintf(w, "Download Center API listening on http://%s  mode: %s\n", host, mode)
 	fmt.Fprintf(w, "Try:\n  curl -s -XPOST http://%s/api/v1/tasks -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"name\":\"Orders\",\"type\":\"demo\",\"format\":\"xlsx\",\"params\":{\"rows\":50000}}'\n", host)
+}
+
+// healthcheck asks the dc-api listening on DC_HTTP_ADDR for /healthz and
+// fails unless it answers 200: the container health check of images that
+// carry no shell or curl (`dc-api healthcheck`).
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	addr := getenv("DC_HTTP_ADDR")
+	if addr == "" {
+		addr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: DC_HTTP_ADDR %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", res.Status)
+	}
+	return nil
 }

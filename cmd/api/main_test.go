@@ -197,3 +197,14 @@ func TestBrokenSQLExportTypeStopsStart(t *testing.T) {
 	require.ErrorContains(t, err, "ghosts")
 	require.ErrorContains(t, err, "no_such_table")
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
+	_, c := embedded(t, t.TempDir(), nil)
+	addr := strings.TrimPrefix(c.Base, "http://")
+	env := func(k string) string { return map[string]string{"DC_HTTP_ADDR": addr}[k] }
+	require.NoError(t, run(context.Background(), []string{"healthcheck"}, env, &bytes.Buffer{}))
+
+	closed := func(k string) string { return map[string]string{"DC_HTTP_ADDR": "127.0.0.1:1"}[k] }
+	require.Error(t, run(context.Background(), []string{"healthcheck"}, closed, &bytes.Buffer{}))
+}
