@@ -47,9 +47,7 @@ func (b *SentBatcher) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			b.Flush(final)
-			cancel()
+			b.Flush(ctx)
 			return
 		case <-tick.C:
 			b.Flush(ctx)
@@ -58,8 +56,12 @@ func (b *SentBatcher) Run(ctx context.Context) {
 }
 
 // Flush writes the pending marks, in chunks of a size one statement
-// handles well. A failure is logged: those tasks are re-sent later.
+// handles well. A failure is logged: those tasks are re-sent later. The
+// write outlives ctx's cancellation (bounded to 5 s): marks taken from the
+// queue must not be lost to a stop arriving mid-flush.
 func (b *SentBatcher) Flush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	b.mu.Lock()
 	ids := b.ids
 	b.ids = nil
