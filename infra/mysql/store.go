@@ -102,17 +102,29 @@ func gormConfig() *gorm.Config {
 	}
 }
 
-// migrate applies the embedded migrations of one dialect.
+// migrate applies the embedded migrations of one dialect. With a locker,
+// the whole run holds a lock on a connection of its own: goose's own
+// session locker covers only Up, while its pending-migrations check
+// creates the version table unlocked, so two processes starting at once
+// on an empty database could see the table without its first row
+// ("missing zero version migration").
 func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, locker *mysqlLocker, log *slog.Logger) error {
 	sub, err := fs.Sub(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	if locker != nil {
-		opts = append(opts, goose.WithSessionLocker(locker))
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		defer conn.Close()
+		if err := locker.SessionLock(ctx, conn); err != nil {
+			return err
+		}
+		defer func() { _ = locker.SessionUnlock(context.WithoutCancel(ctx), conn) }()
 	}
-	p, err := goose.NewProvider(dialect, db, sub, opts...)
+	p, err := goose.NewProvider(dialect, db, sub, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
