@@ -54,6 +54,18 @@ func newTask(name string) *domain.Task {
 	}
 }
 
+// claimed stores a new task and claims it for worker from t0 with a
+// one-minute lease, returning the owner of that first attempt.
+func claimed(t *testing.T, s *mysql.Store, worker string) domain.Owner {
+	t.Helper()
+	ctx := context.Background()
+	tk, err := s.Create(ctx, newTask("x"))
+	require.NoError(t, err)
+	_, err = s.Claim(ctx, tk.ID, worker, t0, t0.Add(time.Minute))
+	require.NoError(t, err)
+	return domain.Owner{TaskID: tk.ID, Worker: worker, Attempt: 1}
+}
+
 func eachStore(t *testing.T, fn func(t *testing.T, s *mysql.Store)) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) { fn(t, s) })
@@ -331,11 +343,7 @@ func TestRescue(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, s *mysql.Store) {
 		ctx := context.Background()
-		tk, err := s.Create(ctx, newTask("x"))
-		require.NoError(t, err)
-		_, err = s.Claim(ctx, tk.ID, "w1", t0, t0.Add(time.Minute))
-		require.NoError(t, err)
-		o := domain.Owner{TaskID: tk.ID, Worker: "w1", Attempt: 1}
+		o := claimed(t, s, "w1")
 
 		exp, err := s.ExpiredLeases(ctx, t0.Add(30*time.Second), 10)
 		require.NoError(t, err)
@@ -344,21 +352,21 @@ func TestRescue(t *testing.T) {
 
 		exp, err = s.ExpiredLeases(ctx, t0.Add(2*time.Minute), 10)
 		require.NoError(t, err)
-		require.Equal(t, []int64{tk.ID}, taskIDs(exp))
+		require.Equal(t, []int64{o.TaskID}, taskIDs(exp))
 		require.NoError(t, s.Rescue(ctx, o, domain.StatusNotExecuted, "worker w1 lost", t0.Add(2*time.Minute)))
 		require.ErrorIs(t, s.Rescue(ctx, o, domain.StatusNotExecuted, "again", t0.Add(2*time.Minute)), domain.ErrLostRace, "only once")
-		got, err := s.Get(ctx, tk.ID)
+		got, err := s.Get(ctx, o.TaskID)
 		require.NoError(t, err)
 		require.Equal(t, domain.StatusNotExecuted, got.Status)
 		require.Equal(t, "worker w1 lost", got.Error)
 		// the old owner cannot finish after the rescue
 		require.ErrorIs(t, s.Succeed(ctx, o, domain.FileInfo{Name: "f"}, t0), domain.ErrLostRace)
 
-		_, err = s.Claim(ctx, tk.ID, "w2", t0.Add(3*time.Minute), t0.Add(4*time.Minute))
+		_, err = s.Claim(ctx, o.TaskID, "w2", t0.Add(3*time.Minute), t0.Add(4*time.Minute))
 		require.NoError(t, err)
-		o2 := domain.Owner{TaskID: tk.ID, Worker: "w2", Attempt: 2}
+		o2 := domain.Owner{TaskID: o.TaskID, Worker: "w2", Attempt: 2}
 		require.NoError(t, s.Rescue(ctx, o2, domain.StatusFailed, "gave up", t0.Add(5*time.Minute)))
-		got, err = s.Get(ctx, tk.ID)
+		got, err = s.Get(ctx, o.TaskID)
 		require.NoError(t, err)
 		require.Equal(t, domain.StatusFailed, got.Status)
 		require.Nil(t, got.NextAttemptAt)
@@ -369,16 +377,13 @@ func TestLongErrorIsTruncated(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, s *mysql.Store) {
 		ctx := context.Background()
-		tk, err := s.Create(ctx, newTask("x"))
-		require.NoError(t, err)
-		_, err = s.Claim(ctx, tk.ID, "w", t0, t0.Add(time.Minute))
-		require.NoError(t, err)
+		o := claimed(t, s, "w")
 		long := ""
 		for len(long) < 10000 {
 			long += "错误"
 		}
-		require.NoError(t, s.Fail(ctx, domain.Owner{TaskID: tk.ID, Worker: "w", Attempt: 1}, domain.Failure{Message: long}, t0))
-		got, err := s.Get(ctx, tk.ID)
+		require.NoError(t, s.Fail(ctx, o, domain.Failure{Message: long}, t0))
+		got, err := s.Get(ctx, o.TaskID)
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(got.Error), 4010)
 		require.Contains(t, got.Error, "错误")
@@ -436,13 +441,9 @@ func TestCancelFailedAwaitingRetryAndRetryResetsPermanent(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *mysql.Store) {
 		ctx := context.Background()
 		fail := func(next *time.Time, permanent bool) int64 {
-			tk, err := s.Create(ctx, newTask("x"))
-			require.NoError(t, err)
-			_, err = s.Claim(ctx, tk.ID, "w", t0, t0.Add(time.Minute))
-			require.NoError(t, err)
-			require.NoError(t, s.Fail(ctx, domain.Owner{TaskID: tk.ID, Worker: "w", Attempt: 1},
-				domain.Failure{Message: "boom", Permanent: permanent, NextAttemptAt: next}, t0))
-			return tk.ID
+			o := claimed(t, s, "w")
+			require.NoError(t, s.Fail(ctx, o, domain.Failure{Message: "boom", Permanent: permanent, NextAttemptAt: next}, t0))
+			return o.TaskID
 		}
 		next := t0.Add(time.Hour)
 		waiting := fail(&next, false)
@@ -470,15 +471,11 @@ func TestRescueOfCancelRequestedTaskEndsCancelled(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, s *mysql.Store) {
 		ctx := context.Background()
-		tk, err := s.Create(ctx, newTask("x"))
+		o := claimed(t, s, "w")
+		_, err := s.Cancel(ctx, o.TaskID, t0)
 		require.NoError(t, err)
-		_, err = s.Claim(ctx, tk.ID, "w", t0, t0.Add(time.Minute))
-		require.NoError(t, err)
-		_, err = s.Cancel(ctx, tk.ID, t0)
-		require.NoError(t, err)
-		o := domain.Owner{TaskID: tk.ID, Worker: "w", Attempt: 1}
 		require.NoError(t, s.Rescue(ctx, o, domain.StatusCancelled, "worker w stopped", t0.Add(2*time.Minute)))
-		got, err := s.Get(ctx, tk.ID)
+		got, err := s.Get(ctx, o.TaskID)
 		require.NoError(t, err)
 		require.Equal(t, domain.StatusCancelled, got.Status)
 		require.False(t, got.CancelRequested)
