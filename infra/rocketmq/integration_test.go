@@ -387,7 +387,11 @@ func TestIntegrationShutdownHandsOverUnstartedIntents(t *testing.T) {
 	second.waitFor(t, want, 60*time.Second)
 	second.mu.Lock()
 	defer second.mu.Unlock()
-	require.Zero(t, second.seen[running], "the finished intent was acknowledged")
+	// The finished intent was acknowledged, but RocketMQ delivers at least
+	// once: its offset may not have reached the broker before the queue
+	// moved, and then it comes once more (seen about one run in twenty).
+	// The runner's claim drops such a duplicate; more than one is a bug.
+	require.LessOrEqual(t, second.seen[running], 1, "the finished intent came back more than once")
 }
 
 func withoutProbes(seen map[int64]int) map[int64]int {
