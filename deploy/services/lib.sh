@@ -76,7 +76,10 @@ spawn() {
   shift 2
   rm -f "$pidfile"
   # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner shell
-  setsid bash -c 'echo $$ >"$0"; exec nohup "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
+  # Descriptors above 2 are closed first: a server must not inherit what its starter held
+  # open (a lock file of `flock make test`, a test's pipes), or it holds them for its life.
+  setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done 2>/dev/null
+    echo $$ >"$0"; exec nohup "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidfile ]] && return 0
     sleep 0.1
