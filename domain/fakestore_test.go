@@ -34,7 +34,7 @@ type fakeStore struct {
 	unsentCall     int
 
 	// Injected failures (nil: none).
-	claimErr, heartbeatErr, failErr, markSentErr error
+	claimErr, heartbeatErr, failErr, markSentErr, getErr error
 	dueErr, expiredErr, unsentErr                error
 	// flaky[label] is how many more times that status change fails with
 	// errBadConn without happening; lostReply[label] how many more times
@@ -273,6 +273,9 @@ func (s *fakeStore) Get(ctx context.Context, id int64) (*domain.Task, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return nil, s.getErr
+	}
 	t, ok := s.tasks[id]
 	if !ok {
 		return nil, domain.ErrNotFound
@@ -341,7 +344,7 @@ func (s *fakeStore) Claim(ctx context.Context, id int64, worker string, now, lea
 	if err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, id)
+	return s.task(id), nil
 }
 
 func (s *fakeStore) Heartbeat(ctx context.Context, o domain.Owner, p domain.Progress, now time.Time) (bool, error) {
@@ -419,7 +422,11 @@ func (s *fakeStore) CancelRunning(ctx context.Context, o domain.Owner, now time.
 }
 
 func (s *fakeStore) Release(ctx context.Context, o domain.Owner, reason string, now time.Time) error {
-	return s.apply(ctx, o.TaskID, domain.Release, "", owned(o), requeue(reason, false), now)
+	cond := func(t *domain.Task) bool { return owned(o)(t) && !t.CancelRequested }
+	return s.apply(ctx, o.TaskID, domain.Release, "", cond, func(t *domain.Task) {
+		requeue(reason, false)(t)
+		t.Attempts-- // a hand-back is not a failed attempt
+	}, now)
 }
 
 func (s *fakeStore) Cancel(ctx context.Context, id int64, now time.Time) (*domain.Task, error) {
@@ -525,7 +532,8 @@ func (s *fakeStore) Unsent(ctx context.Context, updatedBefore, sentBefore time.T
 	}, nil, limit), nil
 }
 
-func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status, message string, now time.Time) error {
+func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status, f domain.Failure, now time.Time) error {
+	message := f.Message
 	cond := func(t *domain.Task) bool {
 		return owned(o)(t) && t.LeaseUntil != nil && t.LeaseUntil.Before(now)
 	}
@@ -541,9 +549,10 @@ func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status
 	}
 	return s.apply(ctx, o.TaskID, domain.Fail, "rescue:fail", cond, func(t *domain.Task) {
 		t.Error = message
+		t.Permanent = false
 		t.FinishedAt = &now
 		t.LeaseUntil = nil
-		t.NextAttemptAt = nil
+		t.NextAttemptAt = clonePtr(f.NextAttemptAt)
 	}, now)
 }
 

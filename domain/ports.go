@@ -222,7 +222,10 @@ type TaskStore interface {
 	Fail(ctx context.Context, o Owner, f Failure, now time.Time) error
 	// CancelRunning records that o stopped at a user's request.
 	CancelRunning(ctx context.Context, o Owner, now time.Time) error
-	// Release hands o's task back to the queue, marking its intent unsent.
+	// Release hands o's task back to the queue, marking its intent unsent
+	// and giving back the attempt the claim counted (a graceful hand-back
+	// is not a failure). It refuses (ErrLostRace) a task whose cancel was
+	// requested: that one must end CANCELLED, not run again.
 	Release(ctx context.Context, o Owner, reason string, now time.Time) error
 	// Cancel cancels a waiting task at once, or asks the worker running it
 	// to stop; it returns the task as it now is.
@@ -249,9 +252,9 @@ type SweepStore interface {
 	Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*Task, error)
 	// Rescue takes an EXECUTING task from its lapsed owner, conditional on
 	// the lease still being lapsed and the attempt unchanged, moving it to
-	// NOT_EXECUTED (intent unsent), FAILED or CANCELLED. The message says
-	// why, on the task's error.
-	Rescue(ctx context.Context, o Owner, to Status, message string, now time.Time) error
+	// NOT_EXECUTED (intent unsent), FAILED (due again at f.NextAttemptAt,
+	// nil: never) or CANCELLED. f.Message says why, on the task's error.
+	Rescue(ctx context.Context, o Owner, to Status, f Failure, now time.Time) error
 }
 
 // Clock tells the time; tests substitute a fake.

@@ -106,26 +106,26 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 	}
 	for _, t := range ts {
 		o := Owner{TaskID: t.ID, Worker: t.WorkerID, Attempt: t.Attempts}
-		msg := fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)
-		// A task whose cancel the dead worker never saw ends CANCELLED,
-		// one that has had all its attempts FAILED; the rest run again.
-		to := StatusNotExecuted
-		switch {
-		case t.CancelRequested:
+		f := Failure{Message: fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)}
+		// A task whose cancel the dead worker never saw ends CANCELLED.
+		// The rest FAIL with the retry policy's backoff, as any failed
+		// attempt: a task that crashes its worker (OOM, a fatal error)
+		// must not take worker after worker down at once. One that has had
+		// all its attempts stays FAILED.
+		to := StatusFailed
+		if t.CancelRequested {
 			to = StatusCancelled
-		case t.Attempts >= s.Retry.MaxAttempts:
-			to = StatusFailed
+		} else {
+			f.NextAttemptAt = s.Retry.NextAttempt(t.Attempts, false, now)
 		}
-		if err := s.Store.Rescue(ctx, o, to, msg, now); err != nil {
+		if err := s.Store.Rescue(ctx, o, to, f, now); err != nil {
 			if errors.Is(err, ErrLostRace) {
 				continue
 			}
 			return fmt.Errorf("rescue task %d: %w", t.ID, err)
 		}
-		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "to", to)
-		if to == StatusNotExecuted {
-			s.send(ctx, t)
-		}
+		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID,
+			"to", to, "next_attempt_at", f.NextAttemptAt)
 	}
 	return nil
 }

@@ -228,8 +228,13 @@ func (s *Store) CancelRunning(ctx context.Context, o domain.Owner, now time.Time
 }
 
 // Release hands the owner's task back to the queue.
+// It refuses a task whose cancel was requested, which must end CANCELLED,
+// and gives back the attempt its claim counted.
 func (s *Store) Release(ctx context.Context, o domain.Owner, reason string, now time.Time) error {
-	return s.apply(ctx, o.TaskID, domain.Release, owned(o), requeued(reason), now)
+	set := requeued(reason)
+	set["attempts"] = gorm.Expr("attempts - 1")
+	cond := func(db *gorm.DB) *gorm.DB { return owned(o)(db).Where("cancel_requested = ?", false) }
+	return s.apply(ctx, o.TaskID, domain.Release, cond, set, now)
 }
 
 // requeued is what a task going back to the queue has reset.
@@ -328,7 +333,8 @@ func (s *Store) Unsent(ctx context.Context, updatedBefore, sentBefore time.Time,
 }
 
 // Rescue takes a task from an owner whose lease lapsed.
-func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, message string, now time.Time) error {
+func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, f domain.Failure, now time.Time) error {
+	message := f.Message
 	cond := func(db *gorm.DB) *gorm.DB {
 		return owned(o)(db).Where("lease_until < ?", now.UTC())
 	}
@@ -337,7 +343,8 @@ func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, me
 		return s.apply(ctx, o.TaskID, domain.Release, cond, requeued(message), now)
 	case domain.StatusFailed:
 		return s.apply(ctx, o.TaskID, domain.Fail, cond, map[string]any{
-			"error": truncate(message), "finished_at": now.UTC(), "lease_until": nil, "next_attempt_at": nil,
+			"error": truncate(message), "permanent": false, "finished_at": now.UTC(), "lease_until": nil,
+			"next_attempt_at": utc(f.NextAttemptAt),
 		}, now)
 	case domain.StatusCancelled:
 		return s.apply(ctx, o.TaskID, domain.CancelRunning, cond, map[string]any{

@@ -125,7 +125,7 @@ func (c *Core) Runner() *domain.Runner {
 	return &domain.Runner{
 		Store: c.Store, Providers: c.Providers, Files: c.Files, Writers: c.Writers(), Retry: c.RetryPolicy(),
 		Worker: c.Config.WorkerID, BatchSize: c.Config.BatchSize, LeaseTTL: c.Config.LeaseTTL,
-		HeartbeatEvery: hb, FinishRetryFor: c.Config.LeaseTTL, Now: now, Log: c.Log,
+		HeartbeatEvery: hb, FinishRetryFor: c.Config.LeaseTTL, StallTimeout: c.Config.StallTimeout, Now: now, Log: c.Log,
 	}
 }
 
