@@ -36,6 +36,9 @@ type fakeStore struct {
 	// Injected failures (nil: none).
 	claimErr, heartbeatErr, failErr, markSentErr, getErr error
 	dueErr, expiredErr, unsentErr                error
+	// hangDue makes DueRetries wait for its context to end (a database
+	// that stopped answering).
+	hangDue bool
 	// flaky[label] is how many more times that status change fails with
 	// errBadConn without happening; lostReply[label] how many more times
 	// it happens but still answers errBadConn (the reply was lost).
@@ -477,14 +480,14 @@ func (s *fakeStore) MarkSent(ctx context.Context, id int64, at time.Time) error 
 	if !ok {
 		return domain.ErrNotFound
 	}
-	if t.Status != domain.StatusNotExecuted {
+	if t.Status != domain.StatusNotExecuted || t.UpdatedAt.After(at) {
 		return domain.ErrLostRace
 	}
 	t.IntentSentAt = &at
 	return nil
 }
 
-func (s *fakeStore) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
+func (s *fakeStore) MarkSentMany(ctx context.Context, marks []domain.SentMark) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -493,15 +496,19 @@ func (s *fakeStore) MarkSentMany(ctx context.Context, ids []int64, at time.Time)
 	if s.markSentErr != nil {
 		return s.markSentErr
 	}
-	for _, id := range ids {
-		if t, ok := s.tasks[id]; ok && t.Status == domain.StatusNotExecuted {
-			t.IntentSentAt = &at
+	for _, m := range marks {
+		if t, ok := s.tasks[m.TaskID]; ok && t.Status == domain.StatusNotExecuted && !t.UpdatedAt.After(m.At) {
+			t.IntentSentAt = ptr(m.At)
 		}
 	}
 	return nil
 }
 
 func (s *fakeStore) DueRetries(ctx context.Context, now time.Time, limit int) ([]*domain.Task, error) {
+	if s.injectedHang() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if err := cmp.Or(ctx.Err(), s.injected(&s.dueErr)); err != nil {
 		return nil, err
 	}
@@ -554,6 +561,12 @@ func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status
 		t.LeaseUntil = nil
 		t.NextAttemptAt = clonePtr(f.NextAttemptAt)
 	}, now)
+}
+
+func (s *fakeStore) injectedHang() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hangDue
 }
 
 func (s *fakeStore) injected(p *error) error {

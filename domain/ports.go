@@ -234,11 +234,19 @@ type TaskStore interface {
 	// intent unsent. With dueOnly it only moves a FAILED task whose
 	// NextAttemptAt has passed (the automatic retry).
 	Retry(ctx context.Context, id int64, dueOnly bool, now time.Time) error
-	// MarkSent records that the intent of a waiting task was sent.
+	// MarkSent records that the intent of a waiting task was sent at at.
+	// A task changed after at (claimed and handed back meanwhile: that
+	// intent is spent) is not marked, so the scheduler sends it again.
 	MarkSent(ctx context.Context, id int64, at time.Time) error
-	// MarkSentMany records it for many tasks at once; tasks no longer
-	// waiting are skipped.
-	MarkSentMany(ctx context.Context, ids []int64, at time.Time) error
+	// MarkSentMany records many marks at once, under the same condition;
+	// tasks no longer waiting are skipped.
+	MarkSentMany(ctx context.Context, marks []SentMark) error
+}
+
+// SentMark says that the intent of a task was sent at a time.
+type SentMark struct {
+	TaskID int64
+	At     time.Time
 }
 
 // SweepStore is what the scheduler scans.
@@ -248,7 +256,9 @@ type SweepStore interface {
 	// ExpiredLeases lists EXECUTING tasks whose lease lapsed before now.
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]*Task, error)
 	// Unsent lists NOT_EXECUTED tasks whose intent was not sent, or was sent
-	// before sentBefore, and that were last updated before updatedBefore.
+	// before sentBefore, and that were last updated before updatedBefore,
+	// oldest first. A zero sentBefore lists only the never-sent ones, from
+	// an index: the sweep's query, cheap under any backlog.
 	Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*Task, error)
 	// Rescue takes an EXECUTING task from its lapsed owner, conditional on
 	// the lease still being lapsed and the attempt unchanged, moving it to

@@ -27,13 +27,14 @@ type Scheduler struct {
 	// before it is sent again (the create or retry that should have sent
 	// it died, or the broker was down).
 	UnsentAfter time.Duration
-	// ResendAfter is how long a sent intent may go unclaimed before it is
-	// sent again (an in-process queue lost on restart, a message lost).
-	ResendAfter time.Duration
 	// TempMaxAge is the age after which a temporary file is an orphan.
 	TempMaxAge time.Duration
 	// Batch bounds how many tasks one sweep handles of each kind.
 	Batch int
+	// SweepTimeout bounds one sweep, so a database that stops answering
+	// (a half-open connection) cannot stall the scheduler; zero means one
+	// minute.
+	SweepTimeout time.Duration
 	Now   Clock
 	Log   *slog.Logger
 
@@ -64,6 +65,12 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
 // intents and orphaned temp files. It goes on after a failed job and
 // returns the errors joined.
 func (s *Scheduler) Sweep(ctx context.Context) error {
+	timeout := s.SweepTimeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	s.queueDown = false
 	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
 }
@@ -132,7 +139,13 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 
 func (s *Scheduler) resend(ctx context.Context) error {
 	now := s.Now()
-	ts, err := s.Store.Unsent(ctx, now.Add(-s.UnsentAfter), now.Add(-s.ResendAfter), s.Batch)
+	// Only tasks with no intent in flight: never sent, sent unconfirmed,
+	// or handed back. A sent intent is not sent again however long it
+	// waits: under a backlog that filled the topic with duplicates, and
+	// one that is lost (dead-lettered, a broker losing messages) strands
+	// nothing, since idle workers claim the oldest waiting task from the
+	// database (IdleClaimer). Bounded by Batch per sweep and indexed.
+	ts, err := s.Store.Unsent(ctx, now.Add(-s.UnsentAfter), time.Time{}, s.Batch)
 	if err != nil {
 		return fmt.Errorf("list unsent tasks: %w", err)
 	}

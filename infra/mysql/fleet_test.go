@@ -9,6 +9,7 @@ import (
 
 	"github.com/downloadcenter/dc/domain"
 	"github.com/downloadcenter/dc/infra/mysql"
+	"github.com/downloadcenter/dc/infra/mysql/mysqltest"
 )
 
 // A graceful hand-back gives back the attempt its claim counted, and is
@@ -62,4 +63,62 @@ func TestRescueToFailedKeepsTheBackoff(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, ts, 1)
 	})
+}
+
+// A mark of an intent sent before the task was claimed and handed back is
+// skipped: that intent is spent, and the task must look unsent so the
+// scheduler sends it again.
+func TestMarkSentSkipsATaskChangedAfterTheSend(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *mysql.Store) {
+		ctx := context.Background()
+		o := claimed(t, s, "w")
+		require.NoError(t, s.Release(ctx, o, "shut down", t0.Add(2*time.Second)))
+		sentAt := t0.Add(time.Second) // the intent went out before the hand-back
+		require.NoError(t, s.MarkSentMany(ctx, []domain.SentMark{{TaskID: o.TaskID, At: sentAt}}))
+		require.ErrorIs(t, s.MarkSent(ctx, o.TaskID, sentAt), domain.ErrLostRace)
+		got, err := s.Get(ctx, o.TaskID)
+		require.NoError(t, err)
+		require.Nil(t, got.IntentSentAt)
+		// A send after the hand-back is recorded.
+		require.NoError(t, s.MarkSentMany(ctx, []domain.SentMark{{TaskID: o.TaskID, At: t0.Add(3 * time.Second)}}))
+		got, err = s.Get(ctx, o.TaskID)
+		require.NoError(t, err)
+		require.NotNil(t, got.IntentSentAt)
+	})
+}
+
+// Leases are written by a worker and judged by a dc-api replica's
+// scheduler, two machines. Each store tells the database's time, so a
+// worker whose clock is 60 s behind and a replica 60 s ahead agree: the
+// worker's live lease does not look lapsed, and it lapses when it should.
+func TestLeasesOnTheDatabaseClockSurviveSkew(t *testing.T) {
+	t.Parallel()
+	dsn := mysqltest.DSN(t)
+	if dsn == "" {
+		t.Skip("needs DC_MYSQL_DSN (the embedded SQLite store is one process on one clock)")
+	}
+	ctx := context.Background()
+	worker, err := mysql.OpenMySQL(ctx, dsn, quiet)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = worker.Close() })
+	replica, err := mysql.OpenMySQL(ctx, dsn, quiet)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = replica.Close() })
+	require.NoError(t, mysql.SkewLocalClock(worker, -60*time.Second))
+	require.NoError(t, mysql.SkewLocalClock(replica, 60*time.Second))
+	require.WithinDuration(t, worker.Now(), replica.Now(), 2*time.Second, "both tell the database's time")
+	require.WithinDuration(t, time.Now(), worker.Now(), 5*time.Second, "this machine is the database's")
+
+	tk, err := worker.Create(ctx, newTask("skew"))
+	require.NoError(t, err)
+	now := worker.Now()
+	_, err = worker.Claim(ctx, tk.ID, "w", now, now.Add(10*time.Second))
+	require.NoError(t, err)
+	exp, err := replica.ExpiredLeases(ctx, replica.Now(), 10)
+	require.NoError(t, err)
+	require.NotContains(t, taskIDs(exp), tk.ID, "a live lease does not look lapsed to a replica ahead")
+	exp, err = replica.ExpiredLeases(ctx, replica.Now().Add(15*time.Second), 10)
+	require.NoError(t, err)
+	require.Contains(t, taskIDs(exp), tk.ID, "and lapses when its time comes")
 }

@@ -425,8 +425,9 @@ func TestMarkSentMany(t *testing.T) {
 		require.NoError(t, err)
 		_, err = s.Claim(ctx, b.ID, "w", t0, t0.Add(time.Minute))
 		require.NoError(t, err)
-		require.NoError(t, s.MarkSentMany(ctx, []int64{a.ID, b.ID, 999999}, t0))
-		require.NoError(t, s.MarkSentMany(ctx, nil, t0))
+		marks := []domain.SentMark{{TaskID: a.ID, At: t0}, {TaskID: b.ID, At: t0}, {TaskID: 999999, At: t0}}
+		require.NoError(t, s.MarkSentMany(ctx, marks))
+		require.NoError(t, s.MarkSentMany(ctx, nil))
 		got, err := s.Get(ctx, a.ID)
 		require.NoError(t, err)
 		require.True(t, got.IntentSentAt.Equal(t0))

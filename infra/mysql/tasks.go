@@ -285,7 +285,7 @@ func (s *Store) Retry(ctx context.Context, id int64, dueOnly bool, now time.Time
 // MarkSent records that a waiting task's intent went out.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	n, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id = ? AND status = ?", id, string(domain.StatusNotExecuted))
+		return db.Where("id = ? AND status = ? AND updated_at <= ?", id, string(domain.StatusNotExecuted), at.UTC())
 	}, map[string]any{"intent_sent_at": at.UTC()})
 	if err != nil {
 		return fmt.Errorf("mark intent of task %d sent: %w", id, err)
@@ -296,16 +296,28 @@ func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	return nil
 }
 
-// MarkSentMany records that the intents of many waiting tasks went out.
-func (s *Store) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
+// MarkSentMany records that the intents of many waiting tasks went out,
+// each only if the task was not changed after its intent was sent. The
+// marks are grouped by send time (a batch holds few distinct ones), one
+// UPDATE each.
+func (s *Store) MarkSentMany(ctx context.Context, marks []domain.SentMark) error {
+	byTime := map[time.Time][]int64{}
+	var order []time.Time
+	for _, m := range marks {
+		at := m.At.UTC().Truncate(time.Microsecond)
+		if _, ok := byTime[at]; !ok {
+			order = append(order, at)
+		}
+		byTime[at] = append(byTime[at], m.TaskID)
 	}
-	_, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id IN ? AND status = ?", ids, string(domain.StatusNotExecuted))
-	}, map[string]any{"intent_sent_at": at.UTC()})
-	if err != nil {
-		return fmt.Errorf("mark %d intents sent: %w", len(ids), err)
+	for _, at := range order {
+		ids := byTime[at]
+		_, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+			return db.Where("id IN ? AND status = ? AND updated_at <= ?", ids, string(domain.StatusNotExecuted), at)
+		}, map[string]any{"intent_sent_at": at})
+		if err != nil {
+			return fmt.Errorf("mark %d intents sent: %w", len(marks), err)
+		}
 	}
 	return nil
 }
@@ -324,8 +336,15 @@ func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]
 		Order("lease_until").Limit(limit))
 }
 
-// Unsent lists waiting tasks whose intent is missing or stale.
+// Unsent lists waiting tasks whose intent is missing or stale. The
+// scheduler's form (zero sentBefore) reads idx_tasks_status_sent: only
+// the never-sent rows, in id order, however long the backlog.
 func (s *Store) Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*domain.Task, error) {
+	if sentBefore.IsZero() {
+		return s.find(s.db.WithContext(ctx).
+			Where("status = ? AND intent_sent_at IS NULL AND updated_at < ?", string(domain.StatusNotExecuted), updatedBefore.UTC()).
+			Order("id").Limit(limit))
+	}
 	return s.find(s.db.WithContext(ctx).
 		Where("status = ? AND updated_at < ? AND (intent_sent_at IS NULL OR intent_sent_at < ?)",
 			string(domain.StatusNotExecuted), updatedBefore.UTC(), sentBefore.UTC()).
