@@ -574,3 +574,15 @@ func (s *fakeStore) injected(p *error) error {
 	defer s.mu.Unlock()
 	return *p
 }
+
+func (s *fakeStore) Waiting(ctx context.Context, limit int) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ts := s.selectTasks(func(t *domain.Task) bool { return t.Status == domain.StatusNotExecuted }, nil, limit)
+	ids := make([]int64, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	return ids, nil
+}

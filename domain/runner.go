@@ -59,15 +59,29 @@ type Runner struct {
 // failures worth redelivering the intent for; failures of the export
 // itself are recorded on the task instead.
 func (r *Runner) Run(ctx context.Context, in Intent) error {
-	now := r.Now()
-	t, err := r.Store.Claim(ctx, in.TaskID, r.Worker, now, now.Add(r.LeaseTTL))
+	t, err := r.claim(ctx, in.TaskID)
 	if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
 		r.Log.Debug("intent dropped: task not waiting", "task_id", in.TaskID, "worker", r.Worker)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("claim task %d: %w", in.TaskID, err)
+		return err
 	}
+	return r.execute(ctx, t)
+}
+
+// claim takes a waiting task for this worker.
+func (r *Runner) claim(ctx context.Context, id int64) (*Task, error) {
+	now := r.Now()
+	t, err := r.Store.Claim(ctx, id, r.Worker, now, now.Add(r.LeaseTTL))
+	if err != nil && !errors.Is(err, ErrLostRace) && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("claim task %d: %w", id, err)
+	}
+	return t, err
+}
+
+// execute runs a task this worker claimed and records the outcome.
+func (r *Runner) execute(ctx context.Context, t *Task) error {
 	o := Owner{TaskID: t.ID, Worker: r.Worker, Attempt: t.Attempts}
 	log := r.Log.With("task_id", t.ID, "attempt", t.Attempts, "worker", r.Worker)
 	log.Info("task claimed", "type", t.Type, "format", t.Format)

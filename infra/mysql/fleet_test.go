@@ -122,3 +122,22 @@ func TestLeasesOnTheDatabaseClockSurviveSkew(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, taskIDs(exp), tk.ID, "and lapses when its time comes")
 }
+
+// Waiting lists the oldest waiting tasks only.
+func TestWaitingListsTheOldestWaiting(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *mysql.Store) {
+		ctx := context.Background()
+		var ids []int64
+		for range 4 {
+			tk, err := s.Create(ctx, newTask("w"))
+			require.NoError(t, err)
+			ids = append(ids, tk.ID)
+		}
+		_, err := s.Claim(ctx, ids[0], "w", t0, t0.Add(time.Minute))
+		require.NoError(t, err)
+		got, err := s.Waiting(ctx, 2)
+		require.NoError(t, err)
+		require.Equal(t, ids[1:3], got)
+	})
+}

@@ -384,3 +384,16 @@ func truncate(s string) string {
 	}
 	return s[:i] + "…"
 }
+
+// Waiting lists the ids of the oldest waiting tasks, from
+// idx_tasks_status_id: what an idle worker claims from.
+func (s *Store) Waiting(ctx context.Context, limit int) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&taskRow{}).
+		Where("status = ?", string(domain.StatusNotExecuted)).
+		Order("id").Limit(limit).Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("list waiting tasks: %w", err)
+	}
+	return ids, nil
+}

@@ -129,6 +129,12 @@ func (c *Core) Runner() *domain.Runner {
 	}
 }
 
+// IdleClaimer keeps the worker's slots busy from the database; slots is
+// the semaphore it shares with the intent consumer.
+func (c *Core) IdleClaimer(runner *domain.Runner, slots chan struct{}) *domain.IdleClaimer {
+	return &domain.IdleClaimer{Runner: runner, Store: c.Store, Slots: slots, Every: c.Config.IdlePoll, Log: c.Log}
+}
+
 // Scheduler is the sweeping job.
 func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
 	return &domain.Scheduler{
