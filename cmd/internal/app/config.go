@@ -81,7 +81,7 @@ func settings(c *Config) []setting {
 		{"max-attempts", "DC_MAX_ATTEMPTS", "attempts a task gets before it stays FAILED", num(&c.MaxAttempts), "5"},
 		{"shutdown-grace", "DC_SHUTDOWN_GRACE", "how long running exports may finish on SIGTERM", dur(&c.ShutdownGrace), "30s"},
 		{"stall-timeout", "DC_STALL_TIMEOUT", "fail an export attempt that fetched no batch for this long; 0 disables", dur(&c.StallTimeout), "10m"},
-		{"idle-poll", "DC_IDLE_POLL", "how often an idle worker looks for waiting tasks in the database", dur(&c.IdlePoll), "500ms"},
+		{"idle-poll", "DC_IDLE_POLL", "how often an idle worker looks for waiting tasks in the database", dur(&c.IdlePoll), "250ms"},
 		{"providers-file", "DC_PROVIDERS_FILE", "YAML file declaring SQL and HTTP export types (give api and workers the same file)", str(&c.ProvidersFile), ""},
 		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
 	}
