@@ -140,10 +140,9 @@ func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
 	return &domain.Scheduler{
 		Store: c.Store, Sender: sender, Files: c.Files, Retry: c.RetryPolicy(),
 		UnsentAfter: 2 * time.Second,
-		TempMaxAge: 6 * time.Hour, Batch: 100, Now: c.Store.Now, Log: c.Log,
+		TempMaxAge:  6 * time.Hour, Batch: 100, Now: c.Store.Now, Log: c.Log,
 	}
 }
-
 
 // Consume runs consume until ctx ends (a shutdown signal), then lets the
 // handlers it started finish for up to grace before cancelling their work
