@@ -16,9 +16,10 @@ import (
 // fakeStore is an in-memory domain.TaskStore and domain.SchedulerStore.
 // Every status change goes through apply, which refuses a move the
 // Transition does not allow from the task's current status (ErrLostRace)
-// or an unknown id (ErrNotFound), exactly like the SQL store's
-// conditional UPDATE. It hands out copies only, so callers never share
-// memory with it.
+// or an unknown id (ErrNotFound), like the SQL store's conditional
+// UPDATE; TestFakeStoreConformance runs it through the conformance suite
+// (domain/storetest) the SQL store passes too. It hands out copies only,
+// so callers never share memory with it.
 type fakeStore struct {
 	mu     sync.Mutex
 	tasks  map[int64]*domain.Task
