@@ -36,7 +36,7 @@ type fakeStore struct {
 
 	// Injected failures (nil: none).
 	claimErr, heartbeatErr, failErr, markSentErr, getErr error
-	dueErr, expiredErr, unsentErr                error
+	dueErr, expiredErr, unsentErr                        error
 	// hangDue makes DueRetries wait for its context to end (a database
 	// that stopped answering).
 	hangDue bool

@@ -35,8 +35,8 @@ type Scheduler struct {
 	// (a half-open connection) cannot stall the scheduler; zero means one
 	// minute.
 	SweepTimeout time.Duration
-	Now   Clock
-	Log   *slog.Logger
+	Now          Clock
+	Log          *slog.Logger
 
 	// queueDown is set when a send fails during a sweep: the rest of the
 	// sweep sends nothing, instead of waiting out one timeout per task.
