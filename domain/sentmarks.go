@@ -19,7 +19,6 @@ type SentBatcher struct {
 	// Every is the flush interval; keep it well under the scheduler's
 	// UnsentAfter so pending marks do not cause re-sends.
 	Every time.Duration
-	Now   Clock
 	Log   *slog.Logger
 
 	mu    sync.Mutex

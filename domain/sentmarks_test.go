@@ -14,7 +14,7 @@ import (
 func TestSentBatcherMarksCreatesInOneFlush(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
 	var ids []int64
 	for range 3 {
@@ -38,7 +38,7 @@ func TestSentBatcherMarksCreatesInOneFlush(t *testing.T) {
 func TestSentBatcherRunFlushesOnTickAndOnStop(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: 5 * time.Millisecond, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: 5 * time.Millisecond, Log: discardLog}
 	e.tasks.Marks = b
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -59,7 +59,7 @@ func TestSentBatcherRunFlushesOnTickAndOnStop(t *testing.T) {
 func TestSentBatcherFailureLeavesTasksUnsent(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
 	tk, _, err := e.tasks.Create(context.Background(), validRequest())
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestSentBatcherFailureLeavesTasksUnsent(t *testing.T) {
 func TestSentBatcherSkipsATaskHandedBackBeforeTheFlush(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
 	tk, _, err := e.tasks.Create(context.Background(), validRequest())
 	require.NoError(t, err)

@@ -116,7 +116,7 @@ func (c *Core) Tasks(sender domain.IntentSender) *domain.Tasks {
 // SentBatcher records sent intents in batches, well within the
 // scheduler's UnsentAfter.
 func (c *Core) SentBatcher() *domain.SentBatcher {
-	return &domain.SentBatcher{Store: c.Store, Every: 100 * time.Millisecond, Now: c.Store.Now, Log: c.Log}
+	return &domain.SentBatcher{Store: c.Store, Every: 100 * time.Millisecond, Log: c.Log}
 }
 
 // Runner is the worker's task runner.
