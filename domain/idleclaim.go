@@ -49,6 +49,10 @@ func (c *IdleClaimer) Run(stop, work context.Context) {
 	defer running.Wait()
 	idle := time.NewTimer(0)
 	defer idle.Stop()
+	// While the database fails, look less often (up to every 5 s) and log
+	// once per change instead of at every look.
+	backoff := c.Every
+	failing := false
 	for {
 		// Wait out the idle interval, then for a free slot.
 		select {
@@ -66,12 +70,20 @@ func (c *IdleClaimer) Run(stop, work context.Context) {
 			return
 		}
 		t, err := c.claimOldest(stop)
+		if err != nil && stop.Err() == nil {
+			if !failing {
+				c.Log.Warn("look for waiting tasks; backing off", "err", err)
+			}
+			failing, backoff = true, min(2*backoff, max(5*time.Second, c.Every))
+		} else if err == nil {
+			if failing {
+				c.Log.Info("looking for waiting tasks again")
+			}
+			failing, backoff = false, c.Every
+		}
 		if t == nil {
 			<-c.Slots
-			if err != nil && stop.Err() == nil {
-				c.Log.Warn("look for waiting tasks", "err", err)
-			}
-			idle.Reset(c.Every)
+			idle.Reset(backoff)
 			continue
 		}
 		running.Go(func() {

@@ -3,6 +3,7 @@ package domain_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,4 +86,30 @@ func TestIdleClaimerWaitsForAFreeSlot(t *testing.T) {
 	require.Equal(t, domain.StatusNotExecuted, e.store.task(task.ID).Status)
 	<-slots // the consumer's export ends
 	require.Eventually(t, func() bool { return e.store.task(task.ID).Status == domain.StatusSuccess }, 5*time.Second, time.Millisecond)
+}
+
+// failingLister is a database that does not answer.
+type failingLister struct{ calls atomic.Int64 }
+
+func (f *failingLister) Waiting(context.Context, int) ([]int64, error) {
+	f.calls.Add(1)
+	return nil, errBadConn
+}
+
+// While the database fails, the claimer backs off instead of hammering it
+// (and the log) at every Every.
+func TestIdleClaimerBacksOffWhileTheDatabaseFails(t *testing.T) {
+	t.Parallel()
+	e := newRunnerEnv(newOrders(3))
+	lister := &failingLister{}
+	c := &domain.IdleClaimer{Runner: e.runner, Store: lister, Slots: make(chan struct{}, 1), Every: 10 * time.Millisecond, Log: discardLog}
+	stop, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(stop, context.Background()) }()
+	time.Sleep(600 * time.Millisecond)
+	cancel()
+	<-done
+	// Without backoff: ~60 looks; with doubling from 10 ms: 10, 20, 40, 80, 160, 320 ms.
+	require.LessOrEqual(t, lister.calls.Load(), int64(10))
+	require.GreaterOrEqual(t, lister.calls.Load(), int64(3))
 }
