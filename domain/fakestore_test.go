@@ -16,9 +16,10 @@ import (
 // fakeStore is an in-memory domain.TaskStore and domain.SchedulerStore.
 // Every status change goes through apply, which refuses a move the
 // Transition does not allow from the task's current status (ErrLostRace)
-// or an unknown id (ErrNotFound), exactly like the SQL store's
-// conditional UPDATE. It hands out copies only, so callers never share
-// memory with it.
+// or an unknown id (ErrNotFound), like the SQL store's conditional
+// UPDATE; TestFakeStoreConformance runs it through the conformance suite
+// (domain/storetest) the SQL store passes too. It hands out copies only,
+// so callers never share memory with it.
 type fakeStore struct {
 	mu     sync.Mutex
 	tasks  map[int64]*domain.Task
@@ -34,8 +35,11 @@ type fakeStore struct {
 	unsentCall     int
 
 	// Injected failures (nil: none).
-	claimErr, heartbeatErr, failErr, markSentErr error
-	dueErr, expiredErr, unsentErr                error
+	claimErr, heartbeatErr, failErr, markSentErr, getErr error
+	dueErr, expiredErr, unsentErr                        error
+	// hangDue makes DueRetries wait for its context to end (a database
+	// that stopped answering).
+	hangDue bool
 	// flaky[label] is how many more times that status change fails with
 	// errBadConn without happening; lostReply[label] how many more times
 	// it happens but still answers errBadConn (the reply was lost).
@@ -273,6 +277,9 @@ func (s *fakeStore) Get(ctx context.Context, id int64) (*domain.Task, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return nil, s.getErr
+	}
 	t, ok := s.tasks[id]
 	if !ok {
 		return nil, domain.ErrNotFound
@@ -341,7 +348,7 @@ func (s *fakeStore) Claim(ctx context.Context, id int64, worker string, now, lea
 	if err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, id)
+	return s.task(id), nil
 }
 
 func (s *fakeStore) Heartbeat(ctx context.Context, o domain.Owner, p domain.Progress, now time.Time) (bool, error) {
@@ -419,7 +426,11 @@ func (s *fakeStore) CancelRunning(ctx context.Context, o domain.Owner, now time.
 }
 
 func (s *fakeStore) Release(ctx context.Context, o domain.Owner, reason string, now time.Time) error {
-	return s.apply(ctx, o.TaskID, domain.Release, "", owned(o), requeue(reason, false), now)
+	cond := func(t *domain.Task) bool { return owned(o)(t) && !t.CancelRequested }
+	return s.apply(ctx, o.TaskID, domain.Release, "", cond, func(t *domain.Task) {
+		requeue(reason, false)(t)
+		t.Attempts-- // a hand-back is not a failed attempt
+	}, now)
 }
 
 func (s *fakeStore) Cancel(ctx context.Context, id int64, now time.Time) (*domain.Task, error) {
@@ -470,14 +481,14 @@ func (s *fakeStore) MarkSent(ctx context.Context, id int64, at time.Time) error 
 	if !ok {
 		return domain.ErrNotFound
 	}
-	if t.Status != domain.StatusNotExecuted {
+	if t.Status != domain.StatusNotExecuted || t.UpdatedAt.After(at) {
 		return domain.ErrLostRace
 	}
 	t.IntentSentAt = &at
 	return nil
 }
 
-func (s *fakeStore) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
+func (s *fakeStore) MarkSentMany(ctx context.Context, marks []domain.SentMark) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -486,15 +497,19 @@ func (s *fakeStore) MarkSentMany(ctx context.Context, ids []int64, at time.Time)
 	if s.markSentErr != nil {
 		return s.markSentErr
 	}
-	for _, id := range ids {
-		if t, ok := s.tasks[id]; ok && t.Status == domain.StatusNotExecuted {
-			t.IntentSentAt = &at
+	for _, m := range marks {
+		if t, ok := s.tasks[m.TaskID]; ok && t.Status == domain.StatusNotExecuted && !t.UpdatedAt.After(m.At) {
+			t.IntentSentAt = ptr(m.At)
 		}
 	}
 	return nil
 }
 
 func (s *fakeStore) DueRetries(ctx context.Context, now time.Time, limit int) ([]*domain.Task, error) {
+	if s.injectedHang() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if err := cmp.Or(ctx.Err(), s.injected(&s.dueErr)); err != nil {
 		return nil, err
 	}
@@ -525,7 +540,8 @@ func (s *fakeStore) Unsent(ctx context.Context, updatedBefore, sentBefore time.T
 	}, nil, limit), nil
 }
 
-func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status, message string, now time.Time) error {
+func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status, f domain.Failure, now time.Time) error {
+	message := f.Message
 	cond := func(t *domain.Task) bool {
 		return owned(o)(t) && t.LeaseUntil != nil && t.LeaseUntil.Before(now)
 	}
@@ -541,14 +557,33 @@ func (s *fakeStore) Rescue(ctx context.Context, o domain.Owner, to domain.Status
 	}
 	return s.apply(ctx, o.TaskID, domain.Fail, "rescue:fail", cond, func(t *domain.Task) {
 		t.Error = message
+		t.Permanent = false
 		t.FinishedAt = &now
 		t.LeaseUntil = nil
-		t.NextAttemptAt = nil
+		t.NextAttemptAt = clonePtr(f.NextAttemptAt)
 	}, now)
+}
+
+func (s *fakeStore) injectedHang() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hangDue
 }
 
 func (s *fakeStore) injected(p *error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return *p
+}
+
+func (s *fakeStore) Waiting(ctx context.Context, limit int) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ts := s.selectTasks(func(t *domain.Task) bool { return t.Status == domain.StatusNotExecuted }, nil, limit)
+	ids := make([]int64, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	return ids, nil
 }

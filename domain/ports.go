@@ -222,7 +222,10 @@ type TaskStore interface {
 	Fail(ctx context.Context, o Owner, f Failure, now time.Time) error
 	// CancelRunning records that o stopped at a user's request.
 	CancelRunning(ctx context.Context, o Owner, now time.Time) error
-	// Release hands o's task back to the queue, marking its intent unsent.
+	// Release hands o's task back to the queue, marking its intent unsent
+	// and giving back the attempt the claim counted (a graceful hand-back
+	// is not a failure). It refuses (ErrLostRace) a task whose cancel was
+	// requested: that one must end CANCELLED, not run again.
 	Release(ctx context.Context, o Owner, reason string, now time.Time) error
 	// Cancel cancels a waiting task at once, or asks the worker running it
 	// to stop; it returns the task as it now is.
@@ -231,11 +234,19 @@ type TaskStore interface {
 	// intent unsent. With dueOnly it only moves a FAILED task whose
 	// NextAttemptAt has passed (the automatic retry).
 	Retry(ctx context.Context, id int64, dueOnly bool, now time.Time) error
-	// MarkSent records that the intent of a waiting task was sent.
+	// MarkSent records that the intent of a waiting task was sent at at.
+	// A task changed after at (claimed and handed back meanwhile: that
+	// intent is spent) is not marked, so the scheduler sends it again.
 	MarkSent(ctx context.Context, id int64, at time.Time) error
-	// MarkSentMany records it for many tasks at once; tasks no longer
-	// waiting are skipped.
-	MarkSentMany(ctx context.Context, ids []int64, at time.Time) error
+	// MarkSentMany records many marks at once, under the same condition;
+	// tasks no longer waiting are skipped.
+	MarkSentMany(ctx context.Context, marks []SentMark) error
+}
+
+// SentMark says that the intent of a task was sent at a time.
+type SentMark struct {
+	TaskID int64
+	At     time.Time
 }
 
 // SweepStore is what the scheduler scans.
@@ -245,13 +256,15 @@ type SweepStore interface {
 	// ExpiredLeases lists EXECUTING tasks whose lease lapsed before now.
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]*Task, error)
 	// Unsent lists NOT_EXECUTED tasks whose intent was not sent, or was sent
-	// before sentBefore, and that were last updated before updatedBefore.
+	// before sentBefore, and that were last updated before updatedBefore,
+	// oldest first. A zero sentBefore lists only the never-sent ones, from
+	// an index: the sweep's query, cheap under any backlog.
 	Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*Task, error)
 	// Rescue takes an EXECUTING task from its lapsed owner, conditional on
 	// the lease still being lapsed and the attempt unchanged, moving it to
-	// NOT_EXECUTED (intent unsent), FAILED or CANCELLED. The message says
-	// why, on the task's error.
-	Rescue(ctx context.Context, o Owner, to Status, message string, now time.Time) error
+	// NOT_EXECUTED (intent unsent), FAILED (due again at f.NextAttemptAt,
+	// nil: never) or CANCELLED. f.Message says why, on the task's error.
+	Rescue(ctx context.Context, o Owner, to Status, f Failure, now time.Time) error
 }
 
 // Clock tells the time; tests substitute a fake.

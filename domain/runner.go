@@ -14,7 +14,12 @@ import (
 var (
 	errCancelRequested = errors.New("cancel requested")
 	errLeaseLost       = errors.New("lease lost")
+	errStalled         = errors.New("no progress")
 )
+
+// defaultStopWait is how long Run waits, once a run's context ended, for
+// an export that ignores its context before abandoning it.
+const defaultStopWait = 5 * time.Second
 
 // Runner executes tasks: the consumer side of the seed's design. It claims
 // a task, streams its rows from the provider in batches into a file and
@@ -37,8 +42,16 @@ type Runner struct {
 	// the store fails (a database restart); zero tries once. A task whose
 	// outcome could not be recorded is rescued when its lease lapses.
 	FinishRetryFor time.Duration
-	Now            Clock
-	Log            *slog.Logger
+	// StallTimeout fails an attempt that has fetched no batch for this
+	// long (a provider hanging and ignoring its context, while the
+	// heartbeat would renew the lease for ever); zero disables it.
+	StallTimeout time.Duration
+	// StopWait is how long an export may take to return once its context
+	// ended (a cancel, a stall, a shutdown) before the runner abandons it
+	// and frees the slot; zero means 5 s.
+	StopWait time.Duration
+	Now      Clock
+	Log      *slog.Logger
 }
 
 // Run executes the task an intent names. Losing the claim (a duplicate or
@@ -46,15 +59,29 @@ type Runner struct {
 // failures worth redelivering the intent for; failures of the export
 // itself are recorded on the task instead.
 func (r *Runner) Run(ctx context.Context, in Intent) error {
-	now := r.Now()
-	t, err := r.Store.Claim(ctx, in.TaskID, r.Worker, now, now.Add(r.LeaseTTL))
+	t, err := r.claim(ctx, in.TaskID)
 	if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
 		r.Log.Debug("intent dropped: task not waiting", "task_id", in.TaskID, "worker", r.Worker)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("claim task %d: %w", in.TaskID, err)
+		return err
 	}
+	return r.execute(ctx, t)
+}
+
+// claim takes a waiting task for this worker.
+func (r *Runner) claim(ctx context.Context, id int64) (*Task, error) {
+	now := r.Now()
+	t, err := r.Store.Claim(ctx, id, r.Worker, now, now.Add(r.LeaseTTL))
+	if err != nil && !errors.Is(err, ErrLostRace) && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("claim task %d: %w", id, err)
+	}
+	return t, err
+}
+
+// execute runs a task this worker claimed and records the outcome.
+func (r *Runner) execute(ctx context.Context, t *Task) error {
 	o := Owner{TaskID: t.ID, Worker: r.Worker, Attempt: t.Attempts}
 	log := r.Log.With("task_id", t.ID, "attempt", t.Attempts, "worker", r.Worker)
 	log.Info("task claimed", "type", t.Type, "format", t.Format)
@@ -67,11 +94,79 @@ func (r *Runner) Run(ctx context.Context, in Intent) error {
 		defer close(beats)
 		r.heartbeat(runCtx, stop, o, &prog, log)
 	}()
-	file, runErr := r.exportRecovering(runCtx, t, &prog, log)
+	if r.StallTimeout > 0 {
+		go r.watchStall(runCtx, stop, &prog)
+	}
+	file, runErr := r.exportUntilStopped(runCtx, t, &prog, log)
 	cause := context.Cause(runCtx)
 	stop(nil)
 	<-beats
+	if errors.Is(cause, errStalled) && runErr != nil {
+		// The attempt failed for want of progress: retry it like any
+		// failure, not as a shutdown.
+		runErr = fmt.Errorf("no batch fetched for %s (DC_STALL_TIMEOUT): %w", r.StallTimeout, runErr)
+		cause = nil
+	}
 	return r.finish(ctx, o, file, runErr, cause, log)
+}
+
+// exportUntilStopped runs the export in its own goroutine and returns its
+// result, or, when ctx ended and the export did not return within
+// StopWait, gives up on it: a provider that ignores its context must not
+// hold the slot (and the task) for ever. An abandoned export cannot
+// commit its file (export checks ctx before committing) and aborts it
+// when it returns at last.
+func (r *Runner) exportUntilStopped(ctx context.Context, t *Task, p *progress, log *slog.Logger) (*FileInfo, error) {
+	type result struct {
+		file *FileInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := r.exportRecovering(ctx, t, p, log)
+		done <- result{f, err}
+	}()
+	select {
+	case res := <-done:
+		return res.file, res.err
+	case <-ctx.Done():
+	}
+	wait := r.StopWait
+	if wait <= 0 {
+		wait = defaultStopWait
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		return res.file, res.err
+	case <-timer.C:
+		log.Error("export ignored its context; abandoned", "cause", context.Cause(ctx), "waited", wait)
+		return nil, fmt.Errorf("export did not stop within %s of %v", wait, context.Cause(ctx))
+	}
+}
+
+// watchStall stops the run with errStalled when no batch arrives for
+// StallTimeout. It measures on the process's monotonic clock: it is a
+// local deadline, never stored.
+func (r *Runner) watchStall(ctx context.Context, stop context.CancelCauseFunc, p *progress) {
+	every := max(r.StallTimeout/10, time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last, since := p.batches.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n := p.batches.Load(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= r.StallTimeout {
+			stop(errStalled)
+			return
+		}
+	}
 }
 
 // exportRecovering runs export, turning a panic in a provider or writer
@@ -91,6 +186,8 @@ func (r *Runner) exportRecovering(ctx context.Context, t *Task, p *progress, log
 type progress struct {
 	rows  atomic.Int64
 	total atomic.Int64
+	// batches counts fetched batches: the stall watch's sign of life.
+	batches atomic.Int64
 }
 
 // heartbeat renews the lease and saves progress until ctx ends; it stops
@@ -177,6 +274,11 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 		return nil, err
 	}
 	closed = true
+	if ctx.Err() != nil {
+		// Abandoned (or stopped) after the last batch: nobody records
+		// this file, so it must not appear.
+		return nil, context.Cause(ctx)
+	}
 	sheets, err := w.Close()
 	if err != nil {
 		return nil, fmt.Errorf("finish %s file: %w", t.Format, err)
@@ -206,6 +308,7 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 			}
 			return fmt.Errorf("fetch rows after row %d: %w", p.rows.Load(), err)
 		}
+		p.batches.Add(1)
 		for _, src := range b.Rows {
 			if len(src) != nfields {
 				return Permanent(fmt.Errorf("provider %q returned a row of %d values, want %d", t.Type, len(src), nfields))
@@ -293,8 +396,14 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 	case runErr == nil:
 		err := r.Store.Succeed(ctx, o, *file, now)
 		if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
-			if cur, gerr := r.Store.Get(ctx, o.TaskID); gerr == nil &&
-				cur.Status == StatusSuccess && cur.File != nil && cur.File.Name == file.Name {
+			cur, gerr := r.Store.Get(ctx, o.TaskID)
+			switch {
+			case gerr != nil && !errors.Is(gerr, ErrNotFound):
+				// An earlier try may have gone through with only its answer
+				// lost: the row may point to this file, so it stays (an
+				// orphan at worst) and the outcome is looked up again.
+				return fmt.Errorf("look up task %d after its succeed lost a race: %w", o.TaskID, gerr)
+			case gerr == nil && cur.Status == StatusSuccess && cur.File != nil && cur.File.Name == file.Name:
 				return nil // an earlier try went through; only its answer was lost
 			}
 			log.Warn("task taken from this worker before it finished; file discarded")
@@ -315,11 +424,21 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		return err
 	case cause != nil:
 		// The worker is shutting down: hand the task to another worker.
+		// Release refuses a task whose cancel was requested (it would run
+		// again); such a task ends CANCELLED instead.
 		err := r.Store.Release(ctx, o, fmt.Sprintf("worker %s shut down during attempt %d", o.Worker, o.Attempt), now)
 		if err == nil {
 			log.Info("task released for another worker")
+			return nil
 		}
-		return err
+		if !errors.Is(err, ErrLostRace) {
+			return err
+		}
+		if err := r.Store.CancelRunning(ctx, o, now); err != nil {
+			return err
+		}
+		log.Info("task cancelled (cancel requested before shutdown)")
+		return nil
 	default:
 		permanent := IsPermanent(runErr)
 		next := r.Retry.NextAttempt(o.Attempt, permanent, now)

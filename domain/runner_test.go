@@ -515,7 +515,7 @@ func TestRunShutdownReleasesTask(t *testing.T) {
 	require.Equal(t, notExecuted, got.Status)
 	require.Nil(t, got.IntentSentAt, "its intent must be sent again")
 	require.Nil(t, got.LeaseUntil)
-	require.Equal(t, 1, got.Attempts)
+	require.Equal(t, 0, got.Attempts, "a graceful hand-back does not use up an attempt")
 	require.Equal(t, "worker w1 shut down during attempt 1", got.Error)
 	require.Equal(t, []string{"claim", "release"}, e.store.eventNames(task.ID))
 	fs := e.files.state()
@@ -727,4 +727,121 @@ func TestRunProviderPanicFailsTheTask(t *testing.T) {
 	require.Nil(t, got.NextAttemptAt)
 	require.Contains(t, got.Error, "export panicked")
 	require.Len(t, e.files.state().Aborted, 1, "the temp file is removed")
+}
+
+// Regression: a Succeed whose reply was lost, a retried Succeed that then
+// loses the race (the first one went through) and a failing Get used to
+// delete the committed file of a SUCCESS row (download → 410). The file
+// stays as long as the runner cannot tell.
+func TestRunSucceedLostReplyAndFailingGetKeepsTheFile(t *testing.T) {
+	t.Parallel()
+	e := newRunnerEnv(newOrders(7))
+	e.runner.FinishRetryFor = 50 * time.Millisecond
+	e.store.lostReply["succeed"] = 1
+	e.store.getErr = errBadConn
+	task := e.seed(nil)
+	err := e.runner.Run(context.Background(), domain.Intent{TaskID: task.ID, Type: task.Type})
+	require.Error(t, err, "the outcome could not be confirmed")
+	e.store.getErr = nil
+	got := e.store.task(task.ID)
+	require.Equal(t, domain.StatusSuccess, got.Status)
+	fs := e.files.state()
+	require.Empty(t, fs.Removed, "the file a SUCCESS row points to must stay")
+	require.Contains(t, fs.Committed, got.File.Name)
+}
+
+// Same, with the database answering again within FinishRetryFor: the
+// runner confirms the success and reports nothing.
+func TestRunSucceedLostReplyGetRecovers(t *testing.T) {
+	t.Parallel()
+	e := newRunnerEnv(newOrders(7))
+	e.runner.FinishRetryFor = 5 * time.Second
+	e.store.lostReply["succeed"] = 1
+	e.store.getErr = errBadConn
+	task := e.seed(nil)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		e.store.mu.Lock()
+		e.store.getErr = nil
+		e.store.mu.Unlock()
+	}()
+	e.run(t, context.Background(), task)
+	got := e.store.task(task.ID)
+	require.Equal(t, domain.StatusSuccess, got.Status)
+	require.Empty(t, e.files.state().Removed)
+}
+
+// Regression: a cancel requested shortly before a SIGTERM hand-back was
+// lost (Release reset it and the task ran again). It ends CANCELLED.
+func TestRunShutdownWithCancelRequestedEndsCancelled(t *testing.T) {
+	t.Parallel()
+	prov := newOrders(30)
+	e := newRunnerEnv(prov)
+	task := e.seed(nil)
+	ctx, shutdown := context.WithCancel(context.Background())
+	defer shutdown()
+	prov.beforeFetch = func(ctx context.Context, call int) error {
+		if call == 2 {
+			// The user cancels; before the next heartbeat sees it, SIGTERM.
+			_, err := e.store.Cancel(context.Background(), task.ID, t0)
+			require.NoError(t, err)
+			shutdown()
+			return waitCtx(ctx)
+		}
+		return nil
+	}
+	e.run(t, ctx, task)
+	got := e.store.task(task.ID)
+	require.Equal(t, domain.StatusCancelled, got.Status)
+	require.False(t, got.CancelRequested)
+	require.Equal(t, []string{"claim", "cancel_request", "cancel_running"}, e.store.eventNames(task.ID))
+}
+
+// Regression: a provider that hangs and ignores its context kept its task
+// EXECUTING for ever under a renewing heartbeat. DC_STALL_TIMEOUT fails
+// the attempt (to be retried) and frees the slot.
+func TestRunStalledProviderFailsTheAttempt(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	prov := &fakeProvider{fields: ordersFields, fetch: func(context.Context, domain.FetchRequest) (domain.Batch, error) {
+		<-release // hangs, deaf to ctx
+		return domain.Batch{Done: true}, nil
+	}}
+	e := newRunnerEnv(prov)
+	e.runner.HeartbeatEvery = time.Millisecond
+	e.runner.StallTimeout = 50 * time.Millisecond
+	e.runner.StopWait = 20 * time.Millisecond
+	task := e.seed(nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.run(t, context.Background(), task)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still waiting on a hung provider")
+	}
+	got := e.store.task(task.ID)
+	require.Equal(t, domain.StatusFailed, got.Status)
+	require.False(t, got.Permanent)
+	require.NotNil(t, got.NextAttemptAt, "a stalled attempt is retried")
+	require.Contains(t, got.Error, "DC_STALL_TIMEOUT")
+}
+
+// A provider that is slow but moves (a batch now and then, each well
+// within the stall timeout) is not stalled.
+func TestRunSlowProviderIsNotStalled(t *testing.T) {
+	t.Parallel()
+	prov := newOrders(9)
+	prov.beforeFetch = func(ctx context.Context, call int) error {
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	}
+	e := newRunnerEnv(prov)
+	e.runner.StallTimeout = 200 * time.Millisecond
+	task := e.seed(nil)
+	e.run(t, context.Background(), task)
+	require.Equal(t, domain.StatusSuccess, e.store.task(task.ID).Status)
 }

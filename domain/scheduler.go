@@ -27,15 +27,16 @@ type Scheduler struct {
 	// before it is sent again (the create or retry that should have sent
 	// it died, or the broker was down).
 	UnsentAfter time.Duration
-	// ResendAfter is how long a sent intent may go unclaimed before it is
-	// sent again (an in-process queue lost on restart, a message lost).
-	ResendAfter time.Duration
 	// TempMaxAge is the age after which a temporary file is an orphan.
 	TempMaxAge time.Duration
 	// Batch bounds how many tasks one sweep handles of each kind.
 	Batch int
-	Now   Clock
-	Log   *slog.Logger
+	// SweepTimeout bounds one sweep, so a database that stops answering
+	// (a half-open connection) cannot stall the scheduler; zero means one
+	// minute.
+	SweepTimeout time.Duration
+	Now          Clock
+	Log          *slog.Logger
 
 	// queueDown is set when a send fails during a sweep: the rest of the
 	// sweep sends nothing, instead of waiting out one timeout per task.
@@ -64,6 +65,12 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
 // intents and orphaned temp files. It goes on after a failed job and
 // returns the errors joined.
 func (s *Scheduler) Sweep(ctx context.Context) error {
+	timeout := s.SweepTimeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	s.queueDown = false
 	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
 }
@@ -106,33 +113,39 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 	}
 	for _, t := range ts {
 		o := Owner{TaskID: t.ID, Worker: t.WorkerID, Attempt: t.Attempts}
-		msg := fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)
-		// A task whose cancel the dead worker never saw ends CANCELLED,
-		// one that has had all its attempts FAILED; the rest run again.
-		to := StatusNotExecuted
-		switch {
-		case t.CancelRequested:
+		f := Failure{Message: fmt.Sprintf("worker %s stopped renewing its lease during attempt %d", t.WorkerID, t.Attempts)}
+		// A task whose cancel the dead worker never saw ends CANCELLED.
+		// The rest FAIL with the retry policy's backoff, as any failed
+		// attempt: a task that crashes its worker (OOM, a fatal error)
+		// must not take worker after worker down at once. One that has had
+		// all its attempts stays FAILED.
+		to := StatusFailed
+		if t.CancelRequested {
 			to = StatusCancelled
-		case t.Attempts >= s.Retry.MaxAttempts:
-			to = StatusFailed
+		} else {
+			f.NextAttemptAt = s.Retry.NextAttempt(t.Attempts, false, now)
 		}
-		if err := s.Store.Rescue(ctx, o, to, msg, now); err != nil {
+		if err := s.Store.Rescue(ctx, o, to, f, now); err != nil {
 			if errors.Is(err, ErrLostRace) {
 				continue
 			}
 			return fmt.Errorf("rescue task %d: %w", t.ID, err)
 		}
-		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "to", to)
-		if to == StatusNotExecuted {
-			s.send(ctx, t)
-		}
+		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID,
+			"to", to, "next_attempt_at", f.NextAttemptAt)
 	}
 	return nil
 }
 
 func (s *Scheduler) resend(ctx context.Context) error {
 	now := s.Now()
-	ts, err := s.Store.Unsent(ctx, now.Add(-s.UnsentAfter), now.Add(-s.ResendAfter), s.Batch)
+	// Only tasks with no intent in flight: never sent, sent unconfirmed,
+	// or handed back. A sent intent is not sent again however long it
+	// waits: under a backlog that filled the topic with duplicates, and
+	// one that is lost (dead-lettered, a broker losing messages) strands
+	// nothing, since idle workers claim the oldest waiting task from the
+	// database (IdleClaimer). Bounded by Batch per sweep and indexed.
+	ts, err := s.Store.Unsent(ctx, now.Add(-s.UnsentAfter), time.Time{}, s.Batch)
 	if err != nil {
 		return fmt.Errorf("list unsent tasks: %w", err)
 	}

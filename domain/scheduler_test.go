@@ -32,7 +32,7 @@ func (e *schedEnv) scheduler() *domain.Scheduler {
 	return &domain.Scheduler{
 		Store: e.store, Sender: e.sender, Files: e.files,
 		Retry:       domain.RetryPolicy{MaxAttempts: 3, Backoff: 30 * time.Second, MaxBackoff: time.Hour},
-		UnsentAfter: 2 * time.Second, ResendAfter: 10 * time.Minute, TempMaxAge: 6 * time.Hour,
+		UnsentAfter: 2 * time.Second, TempMaxAge: 6 * time.Hour,
 		Batch: 100, Now: e.clock.Now, Log: discardLog,
 	}
 }
@@ -107,6 +107,9 @@ func TestSweepRetriesDueFailures(t *testing.T) {
 	require.Equal(t, map[int64]int{due: 1, dueNow: 1, notYet: 1}, e.sender.perTask())
 }
 
+// A lapsed lease FAILS the attempt with the retry backoff, as any failed
+// attempt: a task that crashed its worker (OOM, a fatal error) was
+// requeued and re-sent at once, taking worker after worker down.
 func TestSweepRescuesExpiredLeases(t *testing.T) {
 	t.Parallel()
 	e := newSchedEnv()
@@ -119,11 +122,14 @@ func TestSweepRescuesExpiredLeases(t *testing.T) {
 
 	for _, id := range []int64{first, second} {
 		got := e.store.task(id)
-		require.Equal(t, notExecuted, got.Status, id)
+		require.Equal(t, failed, got.Status, id)
+		require.False(t, got.Permanent)
 		require.Nil(t, got.LeaseUntil)
-		require.Equal(t, ptr(t0), got.IntentSentAt)
+		require.NotNil(t, got.NextAttemptAt, "retried after the backoff")
+		back := 30 * time.Second << (got.Attempts - 1)
+		require.WithinRange(t, *got.NextAttemptAt, t0.Add(back*8/10), t0.Add(back*12/10), "attempt %d", got.Attempts)
 		require.Equal(t, fmt.Sprintf("worker w-dead stopped renewing its lease during attempt %d", got.Attempts), got.Error)
-		require.Equal(t, []string{"rescue:release"}, e.store.eventNames(id))
+		require.Equal(t, []string{"rescue:fail"}, e.store.eventNames(id))
 	}
 	got := e.store.task(last)
 	require.Equal(t, failed, got.Status, "no attempts left")
@@ -136,14 +142,19 @@ func TestSweepRescuesExpiredLeases(t *testing.T) {
 		require.Equal(t, executing, e.store.task(id).Status, "the lease has not lapsed")
 		require.Empty(t, e.store.eventNames(id))
 	}
-	require.Equal(t, map[int64]int{first: 1, second: 1}, e.sender.perTask())
+	require.Empty(t, e.sender.perTask(), "nothing is re-sent before its backoff")
 
-	// The rescued tasks are not rescued again, the failed one is not
-	// retried.
+	// Within the backoff nothing happens; after it, the rescued tasks are
+	// retried once; the exhausted one never.
+	e.clock.Advance(10 * time.Second)
+	e.sweep(t)
+	require.Empty(t, e.sender.perTask())
 	e.clock.Advance(time.Hour)
 	e.sweep(t)
 	require.Equal(t, []string{"rescue:fail"}, e.store.eventNames(last))
-	require.Equal(t, []string{"rescue:release"}, e.store.eventNames(first))
+	require.Equal(t, []string{"rescue:fail", "retry_due"}, e.store.eventNames(first))
+	require.Equal(t, 1, e.sender.perTask()[first])
+	require.Equal(t, 1, e.sender.perTask()[second])
 }
 
 // A user asked to cancel a running task and its worker died before it
@@ -182,9 +193,11 @@ func TestSweepResendsUnsentIntents(t *testing.T) {
 	})
 	e.sweep(t)
 
-	require.Equal(t, map[int64]int{lost: 1, staleSend: 1}, e.sender.perTask())
+	// Regression: a waiting task whose intent is in flight (sent, not yet
+	// claimed) was sent again every 10 minutes: duplicates under a backlog.
+	require.Equal(t, map[int64]int{lost: 1}, e.sender.perTask())
 	require.Equal(t, ptr(t0), e.store.task(lost).IntentSentAt)
-	require.Equal(t, ptr(t0), e.store.task(staleSend).IntentSentAt)
+	require.Equal(t, ptr(t0.Add(-11*time.Minute)), e.store.task(staleSend).IntentSentAt, "its intent is in flight")
 	require.Nil(t, e.store.task(justCreated).IntentSentAt, "its create may still be sending it")
 	require.Nil(t, e.store.task(boundary).IntentSentAt)
 	require.Equal(t, ptr(t0.Add(-9*time.Minute)), e.store.task(recentSend).IntentSentAt)
@@ -192,9 +205,9 @@ func TestSweepResendsUnsentIntents(t *testing.T) {
 	require.Empty(t, e.store.eventLog(), "sending is not a transition")
 
 	// Sent once, not again at the next sweep; the others are due by then.
-	e.clock.Advance(2 * time.Minute)
+	e.clock.Advance(2 * time.Hour)
 	e.sweep(t)
-	require.Equal(t, map[int64]int{lost: 1, staleSend: 1, justCreated: 1, boundary: 1, recentSend: 1}, e.sender.perTask())
+	require.Equal(t, map[int64]int{lost: 1, justCreated: 1, boundary: 1}, e.sender.perTask())
 }
 
 func TestSweepCleansStaleTempFiles(t *testing.T) {
@@ -224,8 +237,8 @@ func TestSweepGoesOnAfterAFailedJob(t *testing.T) {
 	err := e.sched.Sweep(context.Background())
 	require.ErrorContains(t, err, "list due retries: due: deadlock")
 	require.Equal(t, failed, e.store.task(due).Status)
-	require.Equal(t, notExecuted, e.store.task(expired).Status, "the rescue ran")
-	require.Equal(t, map[int64]int{expired: 1, lost: 1}, e.sender.perTask(), "the resend ran")
+	require.Equal(t, []string{"rescue:fail"}, e.store.eventNames(expired), "the rescue ran")
+	require.Equal(t, map[int64]int{lost: 1}, e.sender.perTask(), "the resend ran")
 	require.Len(t, e.files.state().Stale, 1, "the clean-up ran")
 
 	e.store.expiredErr = errors.New("expired: timeout")
@@ -294,8 +307,7 @@ func TestSweepConcurrentReplicas(t *testing.T) {
 			wantSent[id] = 1
 		}
 		for _, id := range requeued {
-			want[id] = []string{"rescue:release"}
-			wantSent[id] = 1
+			want[id] = []string{"rescue:fail"} // due again after the backoff
 		}
 		for _, id := range failedIDs {
 			want[id] = []string{"rescue:fail"}
@@ -309,12 +321,12 @@ func TestSweepFailingSenderIsRetriedLater(t *testing.T) {
 	t.Parallel()
 	e := newSchedEnv()
 	due := e.put(failedAt(ptr(t0.Add(-time.Second))))
-	expired := e.put(runningUntil(t0.Add(-time.Second), 1))
+	due2 := e.put(failedAt(ptr(t0.Add(-2 * time.Second))))
 	e.sender.fail(errors.New("broker down"))
 
 	lost := e.put(waitingSince(t0.Add(-time.Minute), nil))
 	e.sweep(t) // a send failure is logged, not returned
-	for _, id := range []int64{due, expired} {
+	for _, id := range []int64{due, due2} {
 		got := e.store.task(id)
 		require.Equal(t, notExecuted, got.Status, "the moves happen all the same")
 		require.Nil(t, got.IntentSentAt, "not confirmed sent")
@@ -331,11 +343,12 @@ func TestSweepFailingSenderIsRetriedLater(t *testing.T) {
 	e.clock.Advance(3 * time.Second)
 	e.sender.fail(nil)
 	e.sweep(t)
-	require.Equal(t, map[int64]int{due: 1, expired: 1, lost: 1}, e.sender.perTask())
-	for _, id := range []int64{due, expired, lost} {
+	require.Equal(t, map[int64]int{due: 1, due2: 1, lost: 1}, e.sender.perTask())
+	for _, id := range []int64{due, due2, lost} {
 		require.Equal(t, ptr(t0.Add(3*time.Second)), e.store.task(id).IntentSentAt)
 	}
 	require.Equal(t, []string{"retry_due"}, e.store.eventNames(due), "still one retry")
+	require.Equal(t, []string{"retry_due"}, e.store.eventNames(due2), "still one retry")
 }
 
 func TestSweepMarkSentFailure(t *testing.T) {
@@ -526,7 +539,7 @@ func TestSweepMoveStoreErrors(t *testing.T) {
 	due := e.put(failedAt(ptr(t0.Add(-time.Second))))
 	expired := e.put(runningUntil(t0.Add(-time.Second), 1))
 	e.store.flaky["retry_due"] = 1
-	e.store.flaky["rescue:release"] = 1
+	e.store.flaky["rescue:fail"] = 1
 	err := e.sched.Sweep(context.Background())
 	require.ErrorIs(t, err, errBadConn)
 	require.ErrorContains(t, err, fmt.Sprintf("retry task %d", due))
@@ -534,5 +547,20 @@ func TestSweepMoveStoreErrors(t *testing.T) {
 	require.Empty(t, e.sender.intents())
 
 	e.sweep(t) // the next sweep does both
-	require.Equal(t, map[int64]int{due: 1, expired: 1}, e.sender.perTask())
+	require.Equal(t, map[int64]int{due: 1}, e.sender.perTask())
+	require.Equal(t, []string{"rescue:fail"}, e.store.eventNames(expired))
+}
+
+// Regression: a database that stopped answering stalled a sweep (and so
+// the scheduler) for as long as the connection hung. A sweep has a
+// deadline; the next sweep starts afresh.
+func TestSweepHasADeadline(t *testing.T) {
+	t.Parallel()
+	e := newSchedEnv()
+	e.sched.SweepTimeout = 50 * time.Millisecond
+	e.store.hangDue = true
+	start := time.Now()
+	err := e.sched.Sweep(context.Background())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 5*time.Second)
 }

@@ -14,28 +14,29 @@ import (
 // harmless. Tasks uses it through its MarkSent method; Run flushes.
 type SentBatcher struct {
 	Store interface {
-		MarkSentMany(ctx context.Context, ids []int64, at time.Time) error
+		MarkSentMany(ctx context.Context, marks []SentMark) error
 	}
 	// Every is the flush interval; keep it well under the scheduler's
 	// UnsentAfter so pending marks do not cause re-sends.
 	Every time.Duration
-	Now   Clock
 	Log   *slog.Logger
 
-	mu  sync.Mutex
-	ids []int64
+	mu    sync.Mutex
+	marks []SentMark
 }
 
 // maxPendingMarks bounds the marks kept while the database is down; past
 // it, marks are dropped and the scheduler re-sends those intents.
 const maxPendingMarks = 100_000
 
-// MarkSent queues the mark; it never blocks on the database.
-func (b *SentBatcher) MarkSent(_ context.Context, id int64, _ time.Time) error {
+// MarkSent queues the mark; it never blocks on the database. The mark
+// keeps its send time: a task handed back after it (within the flush
+// interval) has no intent in flight, and the store skips it.
+func (b *SentBatcher) MarkSent(_ context.Context, id int64, at time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.ids) < maxPendingMarks {
-		b.ids = append(b.ids, id)
+	if len(b.marks) < maxPendingMarks {
+		b.marks = append(b.marks, SentMark{TaskID: id, At: at})
 	}
 	return nil
 }
@@ -63,16 +64,15 @@ func (b *SentBatcher) Flush(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	b.mu.Lock()
-	ids := b.ids
-	b.ids = nil
+	marks := b.marks
+	b.marks = nil
 	b.mu.Unlock()
-	at := b.Now()
-	for len(ids) > 0 {
-		n := min(len(ids), 500)
-		if err := b.Store.MarkSentMany(ctx, ids[:n], at); err != nil {
-			b.Log.Warn("record intents sent; the scheduler will send them again", "count", len(ids), "err", err)
+	for len(marks) > 0 {
+		n := min(len(marks), 500)
+		if err := b.Store.MarkSentMany(ctx, marks[:n]); err != nil {
+			b.Log.Warn("record intents sent; the scheduler will send them again", "count", len(marks), "err", err)
 			return
 		}
-		ids = ids[n:]
+		marks = marks[n:]
 	}
 }

@@ -14,7 +14,7 @@ import (
 func TestSentBatcherMarksCreatesInOneFlush(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
 	var ids []int64
 	for range 3 {
@@ -38,7 +38,7 @@ func TestSentBatcherMarksCreatesInOneFlush(t *testing.T) {
 func TestSentBatcherRunFlushesOnTickAndOnStop(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: 5 * time.Millisecond, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: 5 * time.Millisecond, Log: discardLog}
 	e.tasks.Marks = b
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -59,7 +59,7 @@ func TestSentBatcherRunFlushesOnTickAndOnStop(t *testing.T) {
 func TestSentBatcherFailureLeavesTasksUnsent(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Now: e.clock.Now, Log: discardLog}
+	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
 	tk, _, err := e.tasks.Create(context.Background(), validRequest())
 	require.NoError(t, err)
@@ -68,4 +68,23 @@ func TestSentBatcherFailureLeavesTasksUnsent(t *testing.T) {
 	e.store.mu.Unlock()
 	b.Flush(context.Background())
 	require.Nil(t, e.store.task(tk.ID).IntentSentAt, "the scheduler's sweep will send it again")
+}
+
+// Regression: a task claimed and handed back within the flush window was
+// marked sent by the flush although no intent was in flight, and waited
+// for the re-send. Its mark is skipped now.
+func TestSentBatcherSkipsATaskHandedBackBeforeTheFlush(t *testing.T) {
+	t.Parallel()
+	e := newTasksEnv()
+	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
+	e.tasks.Marks = b
+	tk, _, err := e.tasks.Create(context.Background(), validRequest())
+	require.NoError(t, err)
+	e.clock.Advance(10 * time.Millisecond)
+	c, err := e.store.Claim(context.Background(), tk.ID, "w", e.clock.Now(), e.clock.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.NoError(t, e.store.Release(context.Background(), domain.Owner{TaskID: tk.ID, Worker: "w", Attempt: c.Attempts}, "shut down", e.clock.Now()))
+	e.clock.Advance(50 * time.Millisecond)
+	b.Flush(context.Background())
+	require.Nil(t, e.store.task(tk.ID).IntentSentAt, "no intent is in flight: it must look unsent")
 }

@@ -23,6 +23,9 @@ import (
 
 func main() { app.Main("dc-api", run) }
 
+// listen opens the API's listener; tests substitute one that fails.
+var listen = net.Listen
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, getenv)
@@ -72,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		<-marksDone
 	}()
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -119,11 +122,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		err = fmt.Errorf("serve http: %w", err)
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace+5*time.Second)
-	defer cancel()
+	shutCtx, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace+5*time.Second)
+	defer cancelShut()
 	if serr := srv.Shutdown(shutCtx); serr != nil {
 		log.Warn("http shutdown", "err", serr)
 	}
+	// Stop the scheduler and the embedded worker too: when serving failed,
+	// nothing else cancelled ctx, and wg.Wait would wait for ever.
 	cancel()
 	wg.Wait()
 	return err

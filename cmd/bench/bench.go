@@ -155,7 +155,7 @@ func (b *bench) next() int {
 // sides are always measured minutes apart at most.
 func (b *bench) measure(ctx context.Context) error {
 	c := b.cfg
-	if b.st != nil && (c.selected(measureXLSX) || c.selected(measureCSV) || c.selected(measureRSS) || c.selected(measureLatency)) {
+	if b.st != nil && (c.selected(measureXLSX) || c.selected(measureCSV) || c.selected(measureRSS) || c.selected(measureLatency) || c.selected(measureScale)) {
 		if err := b.startStackAPI(ctx); err != nil {
 			return err
 		}
@@ -178,6 +178,13 @@ func (b *bench) measure(ctx context.Context) error {
 	if b.st != nil && c.selected(measureLatency) {
 		if err := b.latency(ctx); err != nil {
 			return err
+		}
+	}
+	if b.st != nil && c.selected(measureScale) {
+		for run := 1; run <= c.Runs; run++ {
+			if err := b.scale(ctx, run); err != nil {
+				return err
+			}
 		}
 	}
 	// The throughput row loads MariaDB and the broker: nothing else runs.
@@ -362,7 +369,7 @@ func (b *bench) embeddedExport(ctx context.Context, format string, rows int) (ex
 }
 
 func (b *bench) stackExport(ctx context.Context, format string, rows int) (exportResult, func(), error) {
-	ws, err := b.startWorkers(ctx, 1)
+	ws, err := b.startWorkers(ctx, 1, nil)
 	if err != nil {
 		return exportResult{}, nil, err
 	}

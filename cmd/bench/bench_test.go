@@ -127,6 +127,10 @@ func TestTable(t *testing.T) {
 	add(kCreateRatio, 0.55)
 	add(kAPIRate, 550)
 	add(kRawRate, 1000)
+	add(kScaleLow, 50, 52, 51)
+	add(kScaleHigh, 13, 13.5, 14)
+	add(kScaleEff, 0.96, 0.93, 0.91)
+	add(kScaleIdle, 0, 0, 0)
 
 	rows := buildRows(cfg, s)
 	got := map[string]verdict{}
@@ -136,7 +140,7 @@ func TestTable(t *testing.T) {
 	require.Equal(t, map[string]verdict{
 		"1a": verdictAim, "1b": verdictMust, "2a": verdictMissed, "2b": verdictNone,
 		"3a": verdictAim, "3b": verdictMissed, // over 128 MiB
-		"4": verdictMust, "5": verdictAim,
+		"4": verdictMust, "5": verdictAim, "6": verdictMust,
 	}, got)
 
 	var out bytes.Buffer
@@ -145,6 +149,7 @@ func TestTable(t *testing.T) {
 	require.Len(t, lines, 2+len(rows))
 	require.Contains(t, lines[2], "5.00× faster (2.00 s vs 10.00 s); file 1.36× (75.0 MB vs 55.0 MB)")
 	require.Contains(t, out.String(), "| 2b | csv, 1M rows × 10")
+	require.Contains(t, out.String(), "0.93 of linear (51.00 s with 2 workers, 13.50 s with 8); idle workers 0")
 	require.Contains(t, out.String(), "| — |", "a row not measured says so")
 }
 

@@ -19,9 +19,10 @@ const (
 	measureRSS     = "rss"
 	measureLatency = "latency"
 	measureCreate  = "create"
+	measureScale   = "scale"
 )
 
-var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate}
+var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureScale}
 
 // Config is every setting of a bench run. The sizes default to the ones the
 // performance targets are stated in; -quick swaps in small ones for a smoke
@@ -40,6 +41,8 @@ type Config struct {
 	// Concurrency and Duration shape the create-throughput row.
 	Concurrency int
 	Duration    time.Duration
+	// ScaleTasks is the backlog of the scale row.
+	ScaleTasks int
 	// Warmup is how long the create loops run before they are measured.
 	Warmup time.Duration
 	// Poll is how often a task is polled while waiting for its status.
@@ -71,7 +74,7 @@ type Config struct {
 // defaultConfig is the full-size run.
 func defaultConfig() Config {
 	return Config{
-		Runs: 3, Rows: 1_000_000, SmallRows: 100_000, LatencyTasks: 200,
+		Runs: 3, Rows: 1_000_000, SmallRows: 100_000, LatencyTasks: 200, ScaleTasks: 48,
 		Concurrency: 32, Duration: 10 * time.Second, Warmup: 2 * time.Second, Poll: 20 * time.Millisecond,
 		Stack: true, Broker: "127.0.0.1:10911", Src: ".",
 	}
@@ -80,7 +83,7 @@ func defaultConfig() Config {
 // quickSizes shrinks c for a smoke run; flags given explicitly still win
 // since they are applied afterwards.
 func (c *Config) quickSizes() {
-	c.Runs, c.Rows, c.SmallRows, c.LatencyTasks = 1, 20_000, 2_000, 20
+	c.Runs, c.Rows, c.SmallRows, c.LatencyTasks, c.ScaleTasks = 1, 20_000, 2_000, 20, 16
 	c.Duration, c.Warmup = 2*time.Second, 500*time.Millisecond
 }
 
@@ -96,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&c.SmallRows, "small-rows", c.SmallRows, "rows of the small memory export")
 	fs.IntVar(&c.LatencyTasks, "latency-tasks", c.LatencyTasks, "tasks per create→EXECUTING latency run")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "concurrent creates in the throughput row")
+	fs.IntVar(&c.ScaleTasks, "scale-tasks", c.ScaleTasks, "backlog of the scale-out row")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measured time of each throughput run")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "unmeasured time before each throughput run")
 	fs.DurationVar(&c.Poll, "poll", c.Poll, "task polling interval")
@@ -168,6 +172,9 @@ func (c Config) Validate() error {
 	}
 	if c.LatencyTasks < 1 || c.LatencyTasks > 100_000 {
 		bad("-latency-tasks must be between 1 and 100000, got %d", c.LatencyTasks)
+	}
+	if c.ScaleTasks < 8 || c.ScaleTasks > 10_000 {
+		bad("-scale-tasks must be between 8 and 10000, got %d", c.ScaleTasks)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		bad("-concurrency must be between 1 and 1024, got %d", c.Concurrency)

@@ -216,6 +216,7 @@ func buildRows(cfg Config, s samples) []row {
 		cr.verdict = judge(q >= createMust, q >= createAim)
 	}
 	rows = append(rows, cr)
+	rows = append(rows, scaleRow(cfg, s))
 	return rows
 }
 

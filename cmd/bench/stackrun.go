@@ -68,7 +68,7 @@ func (b *bench) stopStackAPI(ctx context.Context) {
 // database and returns once they have finished warm-up tasks, so the group
 // owns every queue of the topic. A new group per start keeps a worker from
 // inheriting another's queue assignment mid-rebalance.
-func (b *bench) startWorkers(ctx context.Context, n int) ([]*proc, error) {
+func (b *bench) startWorkers(ctx context.Context, n int, extra map[string]string) ([]*proc, error) {
 	seq := b.next()
 	group := fmt.Sprintf("dc-bench-%s-g%d", b.tag, seq)
 	var ws []*proc
@@ -80,6 +80,9 @@ func (b *bench) startWorkers(ctx context.Context, n int) ([]*proc, error) {
 		env := b.stackEnv(b.stackDSN)
 		env["DC_ROCKETMQ_GROUP"] = group
 		env["DC_WORKER_ID"] = fmt.Sprintf("bench-w%d-%d", seq, i+1)
+		for k, v := range extra {
+			env[k] = v
+		}
 		p, err := startProc(fmt.Sprintf("worker-%d-%d", seq, i+1), b.workerBin, b.logDir, env, b.cfg.ProcEnv)
 		if err != nil {
 			return fail(err)
@@ -128,7 +131,7 @@ func stopAll(ps []*proc) {
 // before its INSERT) to started_at (stamped by the worker's claim), both
 // from this machine's clock, so polling adds nothing to it.
 func (b *bench) latency(ctx context.Context) error {
-	ws, err := b.startWorkers(ctx, 2)
+	ws, err := b.startWorkers(ctx, 2, nil)
 	if err != nil {
 		return err
 	}

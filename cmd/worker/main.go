@@ -30,9 +30,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer core.Close()
 	runner := core.Runner()
+	// One slot semaphore for both ways a task reaches this worker: an
+	// intent from the broker, and the idle claimer taking the oldest
+	// waiting task from the database whenever a slot is free. The topic's
+	// queues cap how many workers get intents; the claimer keeps the rest
+	// (and any worker a busy one holds intents from) working.
+	slots := make(chan struct{}, cfg.WorkerSlots)
 	consumer, err := rocketmq.NewConsumer(rocketmq.Config{
 		NameServer: cfg.RocketMQNamesrv, Topic: cfg.RocketMQTopic, Group: cfg.RocketMQGroup,
-		Slots: cfg.WorkerSlots, InstanceName: cfg.WorkerID,
+		Slots: cfg.WorkerSlots, SharedSlots: slots, InstanceName: cfg.WorkerID,
 	}, runner.Run, log)
 	if err != nil {
 		return err
@@ -40,15 +46,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := consumer.Start(); err != nil {
 		return err
 	}
-	log.Info("worker started", "slots", cfg.WorkerSlots)
+	claimer := core.IdleClaimer(runner, slots)
+	claimed := make(chan struct{})
+	go func() {
+		defer close(claimed)
+		app.Consume(ctx, cfg.ShutdownGrace, claimer.Run)
+	}()
+	log.Info("worker started", "slots", cfg.WorkerSlots, "idle_poll", cfg.IdlePoll)
 	<-ctx.Done()
 	log.Info("worker shutting down", "grace", cfg.ShutdownGrace)
-	// Shutdown stops taking intents, lets running exports finish within the
-	// grace, then cancels them: the runner hands their tasks back.
+	// Shutdown stops taking intents and claiming tasks, lets running
+	// exports finish within the grace, then cancels them: the runner hands
+	// their tasks back.
 	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 	defer cancel()
 	if err := consumer.Shutdown(graceCtx); err != nil {
 		log.Warn("consumer shutdown", "err", err)
 	}
+	<-claimed
 	return nil
 }

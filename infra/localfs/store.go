@@ -64,7 +64,23 @@ type pending struct {
 
 func (p *pending) Write(b []byte) (int, error) { return p.w.Write(b) }
 
-// Commit flushes and syncs the file, then renames it into place.
+// syncDir makes a directory's entries durable (a rename is an entry of
+// the directory, not of the file); tests substitute a recorder.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Commit flushes and syncs the file, renames it into place and syncs the
+// directory, so a committed file survives a crash of the machine: the
+// task row is marked SUCCESS only after Commit returns.
 func (p *pending) Commit() (int64, error) {
 	if p.done {
 		return 0, errors.New("file already committed or aborted")
@@ -90,6 +106,9 @@ func (p *pending) Commit() (int64, error) {
 	if err != nil {
 		_ = os.Remove(p.f.Name())
 		return 0, fmt.Errorf("commit %s: %w", filepath.Base(p.final), err)
+	}
+	if err := syncDir(filepath.Dir(p.final)); err != nil {
+		return 0, fmt.Errorf("commit %s: sync directory: %w", filepath.Base(p.final), err)
 	}
 	return size, nil
 }

@@ -30,6 +30,8 @@ var migrations embed.FS
 // Store keeps tasks in a SQL database.
 type Store struct {
 	db *gorm.DB
+	// clock is the database's clock (MySQL); nil means the local one.
+	clock *dbClock
 }
 
 // OpenMySQL connects to MySQL or MariaDB and applies pending migrations.
@@ -38,9 +40,9 @@ type Store struct {
 // rows are counted so that an update that matches a row but changes
 // nothing is not mistaken for a lost race.
 func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
-	cfg, err := mysqldriver.ParseDSN(dsn)
+	cfg, err := mysqlConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("parse mysql dsn: %w", err)
+		return nil, err
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
@@ -68,7 +70,40 @@ func OpenMySQL(ctx context.Context, dsn string, log *slog.Logger) (*Store, error
 		_ = sqlDB.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, clock: &dbClock{local: time.Now}}
+	if err := s.syncClock(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Network timeouts a DSN gets unless it sets its own: without them a
+// half-open connection (a database host gone, a dropped NAT entry) stalls
+// its caller until the kernel gives up, 15 minutes on Linux.
+const (
+	defaultDialTimeout  = 10 * time.Second
+	defaultReadTimeout  = 30 * time.Second
+	defaultWriteTimeout = 30 * time.Second
+)
+
+// mysqlConfig parses dsn and sets what the store relies on: UTC times,
+// interpolated parameters, found rows, and network timeouts.
+func mysqlConfig(dsn string) (*mysqldriver.Config, error) {
+	cfg, err := mysqldriver.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse mysql dsn: %w", err)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultDialTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = defaultReadTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
+	}
+	return cfg, nil
 }
 
 // OpenSQLite opens (creating when missing) an SQLite database file and

@@ -228,8 +228,13 @@ func (s *Store) CancelRunning(ctx context.Context, o domain.Owner, now time.Time
 }
 
 // Release hands the owner's task back to the queue.
+// It refuses a task whose cancel was requested, which must end CANCELLED,
+// and gives back the attempt its claim counted.
 func (s *Store) Release(ctx context.Context, o domain.Owner, reason string, now time.Time) error {
-	return s.apply(ctx, o.TaskID, domain.Release, owned(o), requeued(reason), now)
+	set := requeued(reason)
+	set["attempts"] = gorm.Expr("attempts - 1")
+	cond := func(db *gorm.DB) *gorm.DB { return owned(o)(db).Where("cancel_requested = ?", false) }
+	return s.apply(ctx, o.TaskID, domain.Release, cond, set, now)
 }
 
 // requeued is what a task going back to the queue has reset.
@@ -280,7 +285,7 @@ func (s *Store) Retry(ctx context.Context, id int64, dueOnly bool, now time.Time
 // MarkSent records that a waiting task's intent went out.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	n, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id = ? AND status = ?", id, string(domain.StatusNotExecuted))
+		return db.Where("id = ? AND status = ? AND updated_at <= ?", id, string(domain.StatusNotExecuted), at.UTC())
 	}, map[string]any{"intent_sent_at": at.UTC()})
 	if err != nil {
 		return fmt.Errorf("mark intent of task %d sent: %w", id, err)
@@ -291,16 +296,28 @@ func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	return nil
 }
 
-// MarkSentMany records that the intents of many waiting tasks went out.
-func (s *Store) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
+// MarkSentMany records that the intents of many waiting tasks went out,
+// each only if the task was not changed after its intent was sent. The
+// marks are grouped by send time (a batch holds few distinct ones), one
+// UPDATE each.
+func (s *Store) MarkSentMany(ctx context.Context, marks []domain.SentMark) error {
+	byTime := map[time.Time][]int64{}
+	var order []time.Time
+	for _, m := range marks {
+		at := m.At.UTC().Truncate(time.Microsecond)
+		if _, ok := byTime[at]; !ok {
+			order = append(order, at)
+		}
+		byTime[at] = append(byTime[at], m.TaskID)
 	}
-	_, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id IN ? AND status = ?", ids, string(domain.StatusNotExecuted))
-	}, map[string]any{"intent_sent_at": at.UTC()})
-	if err != nil {
-		return fmt.Errorf("mark %d intents sent: %w", len(ids), err)
+	for _, at := range order {
+		ids := byTime[at]
+		_, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+			return db.Where("id IN ? AND status = ? AND updated_at <= ?", ids, string(domain.StatusNotExecuted), at)
+		}, map[string]any{"intent_sent_at": at})
+		if err != nil {
+			return fmt.Errorf("mark %d intents sent: %w", len(marks), err)
+		}
 	}
 	return nil
 }
@@ -319,8 +336,15 @@ func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]
 		Order("lease_until").Limit(limit))
 }
 
-// Unsent lists waiting tasks whose intent is missing or stale.
+// Unsent lists waiting tasks whose intent is missing or stale. The
+// scheduler's form (zero sentBefore) reads idx_tasks_status_sent: only
+// the never-sent rows, in id order, however long the backlog.
 func (s *Store) Unsent(ctx context.Context, updatedBefore, sentBefore time.Time, limit int) ([]*domain.Task, error) {
+	if sentBefore.IsZero() {
+		return s.find(s.db.WithContext(ctx).
+			Where("status = ? AND intent_sent_at IS NULL AND updated_at < ?", string(domain.StatusNotExecuted), updatedBefore.UTC()).
+			Order("id").Limit(limit))
+	}
 	return s.find(s.db.WithContext(ctx).
 		Where("status = ? AND updated_at < ? AND (intent_sent_at IS NULL OR intent_sent_at < ?)",
 			string(domain.StatusNotExecuted), updatedBefore.UTC(), sentBefore.UTC()).
@@ -328,7 +352,8 @@ func (s *Store) Unsent(ctx context.Context, updatedBefore, sentBefore time.Time,
 }
 
 // Rescue takes a task from an owner whose lease lapsed.
-func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, message string, now time.Time) error {
+func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, f domain.Failure, now time.Time) error {
+	message := f.Message
 	cond := func(db *gorm.DB) *gorm.DB {
 		return owned(o)(db).Where("lease_until < ?", now.UTC())
 	}
@@ -337,7 +362,8 @@ func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, me
 		return s.apply(ctx, o.TaskID, domain.Release, cond, requeued(message), now)
 	case domain.StatusFailed:
 		return s.apply(ctx, o.TaskID, domain.Fail, cond, map[string]any{
-			"error": truncate(message), "finished_at": now.UTC(), "lease_until": nil, "next_attempt_at": nil,
+			"error": truncate(message), "permanent": false, "finished_at": now.UTC(), "lease_until": nil,
+			"next_attempt_at": utc(f.NextAttemptAt),
 		}, now)
 	case domain.StatusCancelled:
 		return s.apply(ctx, o.TaskID, domain.CancelRunning, cond, map[string]any{
@@ -357,4 +383,17 @@ func truncate(s string) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// Waiting lists the ids of the oldest waiting tasks, from
+// idx_tasks_status_id: what an idle worker claims from.
+func (s *Store) Waiting(ctx context.Context, limit int) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&taskRow{}).
+		Where("status = ?", string(domain.StatusNotExecuted)).
+		Order("id").Limit(limit).Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("list waiting tasks: %w", err)
+	}
+	return ids, nil
 }

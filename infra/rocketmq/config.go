@@ -64,6 +64,11 @@ type Config struct {
 	// Slots is how many intents one consumer handles at once: the worker's
 	// slots.
 	Slots int
+	// SharedSlots, when set, is the slot semaphore the consumer takes its
+	// slots from (a send takes one, a receive gives it back), shared with
+	// whatever else runs tasks in the worker (domain.IdleClaimer). Its
+	// capacity must be Slots.
+	SharedSlots chan struct{}
 	// InstanceName tells this process's clients apart at the broker. The
 	// default is unique per Sender and Consumer ("dc-<pid>-<n>"); clients
 	// given the same name share one connection set.
@@ -128,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.Slots < 1 || c.Slots > maxSlots {
 		errs = append(errs, fmt.Errorf("slots %d is outside [1, %d]", c.Slots, maxSlots))
+	}
+	if c.SharedSlots != nil && cap(c.SharedSlots) != c.Slots {
+		errs = append(errs, fmt.Errorf("shared slots hold %d, want slots %d", cap(c.SharedSlots), c.Slots))
 	}
 	if strings.ContainsAny(c.InstanceName, "@ \t\n") {
 		errs = append(errs, fmt.Errorf("instance name %q contains '@' or white space", c.InstanceName))

@@ -109,11 +109,15 @@ func NewConsumer(cfg Config, handler Handler, log *slog.Logger) (*Consumer, erro
 // newConsumer builds a Consumer without its client.
 func newConsumer(cfg Config, handler Handler, log *slog.Logger) *Consumer {
 	runCtx, stopRun := context.WithCancel(context.Background())
+	slots := cfg.SharedSlots
+	if slots == nil {
+		slots = make(chan struct{}, cfg.Slots)
+	}
 	return &Consumer{
 		cfg:      cfg,
 		log:      log.With("group", cfg.Group, "topic", cfg.Topic),
 		handler:  handler,
-		slots:    make(chan struct{}, cfg.Slots),
+		slots:    slots,
 		runCtx:   runCtx,
 		stopRun:  stopRun,
 		closing:  make(chan struct{}),

@@ -38,6 +38,8 @@ type Config struct {
 	RetryBackoff      time.Duration
 	MaxAttempts       int
 	ShutdownGrace     time.Duration
+	StallTimeout      time.Duration
+	IdlePoll          time.Duration
 	ProvidersFile     string
 	LogLevel          string
 	// Demo registers the built-in demo export type outside the embedded
@@ -87,6 +89,8 @@ func settings(c *Config) []setting {
 		{"retry-backoff", "DC_RETRY_BACKOFF", "wait before the first automatic retry; doubles per attempt", dur(&c.RetryBackoff), "30s"},
 		{"max-attempts", "DC_MAX_ATTEMPTS", "attempts a task gets before it stays FAILED", num(&c.MaxAttempts), "5"},
 		{"shutdown-grace", "DC_SHUTDOWN_GRACE", "how long running exports may finish on SIGTERM", dur(&c.ShutdownGrace), "30s"},
+		{"stall-timeout", "DC_STALL_TIMEOUT", "fail an export attempt that fetched no batch for this long; 0 disables", dur(&c.StallTimeout), "10m"},
+		{"idle-poll", "DC_IDLE_POLL", "how often an idle worker looks for waiting tasks in the database", dur(&c.IdlePoll), "250ms"},
 		{"providers-file", "DC_PROVIDERS_FILE", "YAML file declaring SQL and HTTP export types (give api and workers the same file)", str(&c.ProvidersFile), ""},
 		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
 		{"demo", "DC_DEMO", "register the built-in demo export type with MySQL too (always on in the embedded mode)", boolean(&c.Demo), "false"},
@@ -185,6 +189,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 {
 		bad("DC_SHUTDOWN_GRACE must not be negative")
+	}
+	if c.IdlePoll < 10*time.Millisecond {
+		bad("DC_IDLE_POLL must be at least 10ms, got %s", c.IdlePoll)
+	}
+	if c.StallTimeout < 0 {
+		bad("DC_STALL_TIMEOUT must not be negative")
 	}
 	if len(c.WorkerID) > 128 {
 		bad("DC_WORKER_ID must be at most 128 characters")

@@ -110,13 +110,13 @@ func (c *Core) RetryPolicy() domain.RetryPolicy {
 
 // Tasks is the client-facing use cases.
 func (c *Core) Tasks(sender domain.IntentSender) *domain.Tasks {
-	return &domain.Tasks{Store: c.Store, Sender: sender, Providers: c.Providers, Now: now, Log: c.Log}
+	return &domain.Tasks{Store: c.Store, Sender: sender, Providers: c.Providers, Now: c.Store.Now, Log: c.Log}
 }
 
 // SentBatcher records sent intents in batches, well within the
 // scheduler's UnsentAfter.
 func (c *Core) SentBatcher() *domain.SentBatcher {
-	return &domain.SentBatcher{Store: c.Store, Every: 100 * time.Millisecond, Now: now, Log: c.Log}
+	return &domain.SentBatcher{Store: c.Store, Every: 100 * time.Millisecond, Log: c.Log}
 }
 
 // Runner is the worker's task runner.
@@ -125,20 +125,24 @@ func (c *Core) Runner() *domain.Runner {
 	return &domain.Runner{
 		Store: c.Store, Providers: c.Providers, Files: c.Files, Writers: c.Writers(), Retry: c.RetryPolicy(),
 		Worker: c.Config.WorkerID, BatchSize: c.Config.BatchSize, LeaseTTL: c.Config.LeaseTTL,
-		HeartbeatEvery: hb, FinishRetryFor: c.Config.LeaseTTL, Now: now, Log: c.Log,
+		HeartbeatEvery: hb, FinishRetryFor: c.Config.LeaseTTL, StallTimeout: c.Config.StallTimeout, Now: c.Store.Now, Log: c.Log,
 	}
+}
+
+// IdleClaimer keeps the worker's slots busy from the database; slots is
+// the semaphore it shares with the intent consumer.
+func (c *Core) IdleClaimer(runner *domain.Runner, slots chan struct{}) *domain.IdleClaimer {
+	return &domain.IdleClaimer{Runner: runner, Store: c.Store, Slots: slots, Every: c.Config.IdlePoll, Log: c.Log}
 }
 
 // Scheduler is the sweeping job.
 func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
 	return &domain.Scheduler{
 		Store: c.Store, Sender: sender, Files: c.Files, Retry: c.RetryPolicy(),
-		UnsentAfter: 2 * time.Second, ResendAfter: 10 * time.Minute,
-		TempMaxAge: 6 * time.Hour, Batch: 100, Now: now, Log: c.Log,
+		UnsentAfter: 2 * time.Second,
+		TempMaxAge:  6 * time.Hour, Batch: 100, Now: c.Store.Now, Log: c.Log,
 	}
 }
-
-func now() time.Time { return time.Now().UTC() }
 
 // Consume runs consume until ctx ends (a shutdown signal), then lets the
 // handlers it started finish for up to grace before cancelling their work

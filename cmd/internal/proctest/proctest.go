@@ -154,7 +154,9 @@ type Task struct {
 	Attempts int    `json:"attempts"`
 	Error    string `json:"error"`
 	Worker   string `json:"worker"`
-	Progress struct {
+	// NextAttemptAt is set on a FAILED task awaiting its automatic retry.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	Progress      struct {
 		RowsWritten int64  `json:"rows_written"`
 		RowsTotal   *int64 `json:"rows_total"`
 	} `json:"progress"`
@@ -244,6 +246,11 @@ func (c *Client) WaitStatus(t *testing.T, id int64, timeout time.Duration, statu
 		}
 		tk = got
 		for _, s := range statuses {
+			// FAILED with a retry due is not final (a rescued attempt
+			// waits out its backoff); waiting for FAILED alone still sees it.
+			if s == "FAILED" && tk.NextAttemptAt != nil && len(statuses) > 1 {
+				continue
+			}
 			if tk.Status == s {
 				return tk
 			}
