@@ -94,6 +94,9 @@ func (s *Scheduler) retryDue(ctx context.Context) error {
 		}
 		s.Log.Info("retrying task", "task_id", t.ID, "attempt", t.Attempts+1)
 		s.send(ctx, t)
+		// The failed attempt aborted its own upload unless the store was
+		// unreachable then.
+		s.discardAttemptFiles(ctx, t)
 	}
 	return nil
 }
@@ -126,6 +129,7 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 		if to == StatusNotExecuted {
 			s.send(ctx, t)
 		}
+		s.discardAttemptFiles(ctx, t)
 	}
 	return nil
 }

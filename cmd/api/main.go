@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
-			Tasks: tasks, Files: core.Files, Health: core.Store.Ping, Log: log,
+			Tasks: tasks, Files: core.Files, Links: core.Links, Health: core.Store.Ping, Log: log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
