@@ -144,7 +144,9 @@ type Task struct {
 	Attempts int    `json:"attempts"`
 	Error    string `json:"error"`
 	Worker   string `json:"worker"`
-	Progress struct {
+	// NextAttemptAt is set on a FAILED task awaiting an automatic retry.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	Progress      struct {
 		RowsWritten int64  `json:"rows_written"`
 		RowsTotal   *int64 `json:"rows_total"`
 	} `json:"progress"`
