@@ -31,7 +31,7 @@ test-unit:
 	$(GO) test -count=1 -race ./domain/... ./infra/memqueue/... ./infra/localfs/...
 
 test: vet
-	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ]; then \
+	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ] || [ -z "$${DC_S3_ENDPOINT:-}" ]; then \
 		bash deploy/services/up.sh && eval "$$(bash deploy/services/env.sh)"; \
 	fi; \
 	echo "MariaDB: $${DC_MYSQL_DSN%%@*}@…  RocketMQ: $$DC_ROCKETMQ_NAMESRV"; \
@@ -53,7 +53,7 @@ services-env:
 # in docs/BENCHMARKS.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS=-quick.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./infra/xlsx/ ./infra/csv/ ./infra/demo/
-	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ]; then \
+	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ] || [ -z "$${DC_S3_ENDPOINT:-}" ]; then \
 		bash deploy/services/up.sh && eval "$$(bash deploy/services/env.sh)"; \
 	fi; \
 	$(GO) run ./cmd/bench $(BENCHFLAGS)

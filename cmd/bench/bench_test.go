@@ -127,6 +127,10 @@ func TestTable(t *testing.T) {
 	add(kCreateRatio, 0.55)
 	add(kAPIRate, 550)
 	add(kRawRate, 1000)
+	add(kS3Ratio, 0.85, 0.95, 0.7)
+	add(kS3RSS, 40<<20)
+	add("xlsx.stack-s3.s", 2.2)
+	add("xlsx.stack-volume.s", 2)
 
 	rows := buildRows(cfg, s)
 	got := map[string]verdict{}
@@ -137,6 +141,7 @@ func TestTable(t *testing.T) {
 		"1a": verdictAim, "1b": verdictMust, "2a": verdictMissed, "2b": verdictNone,
 		"3a": verdictAim, "3b": verdictMissed, // over 128 MiB
 		"4": verdictMust, "5": verdictAim,
+		"6a": verdictMust, "6b": verdictAim,
 	}, got)
 
 	var out bytes.Buffer
@@ -145,6 +150,7 @@ func TestTable(t *testing.T) {
 	require.Len(t, lines, 2+len(rows))
 	require.Contains(t, lines[2], "5.00× faster (2.00 s vs 10.00 s); file 1.36× (75.0 MB vs 55.0 MB)")
 	require.Contains(t, out.String(), "| 2b | csv, 1M rows × 10")
+	require.Contains(t, out.String(), "0.85× as fast (2.20 s vs 2.00 s)")
 	require.Contains(t, out.String(), "| — |", "a row not measured says so")
 }
 

@@ -216,7 +216,7 @@ func buildRows(cfg Config, s samples) []row {
 		cr.verdict = judge(q >= createMust, q >= createAim)
 	}
 	rows = append(rows, cr)
-	return rows
+	return append(rows, s3Rows(cfg, s)...)
 }
 
 // printTable writes the rows as a Markdown table, readable as text too.

@@ -79,6 +79,9 @@ func (b *bench) startWorkers(ctx context.Context, n int) ([]*proc, error) {
 		env := b.stackEnv(b.stackDSN)
 		env["DC_ROCKETMQ_GROUP"] = group
 		env["DC_WORKER_ID"] = fmt.Sprintf("bench-w%d-%d", seq, i+1)
+		for k, v := range b.workerExtra {
+			env[k] = v
+		}
 		p, err := startProc(fmt.Sprintf("worker-%d-%d", seq, i+1), b.workerBin, b.logDir, env, b.cfg.ProcEnv)
 		if err != nil {
 			return fail(err)
