@@ -8,25 +8,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func parseEnv(env map[string]string) (Config, error) {
+func parseStorageEnv(env map[string]string) (Config, error) {
 	return Parse("t", nil, func(k string) string { return env[k] }, io.Discard)
 }
 
 func TestStorageSettings(t *testing.T) {
-	c, err := parseEnv(nil)
+	c, err := parseStorageEnv(nil)
 	require.NoError(t, err)
 	require.Equal(t, StorageLocal, c.Storage, "the volume by default")
 
-	c, err = parseEnv(map[string]string{"DC_STORAGE": "s3", "DC_S3_BUCKET": "b", "DC_S3_ENDPOINT": "http://127.0.0.1:8333"})
+	c, err = parseStorageEnv(map[string]string{"DC_STORAGE": "s3", "DC_S3_BUCKET": "b", "DC_S3_ENDPOINT": "http://127.0.0.1:8333"})
 	require.NoError(t, err)
 	require.True(t, c.S3.pathStyle(), "path-style with an endpoint unless told otherwise")
 	require.Equal(t, 5*time.Minute, c.S3.LinkTTL)
 	require.False(t, c.S3.Proxy)
 
-	c, err = parseEnv(map[string]string{"DC_STORAGE": "s3", "DC_S3_BUCKET": "b", "DC_S3_PATH_STYLE": "false", "DC_S3_ENDPOINT": "http://x"})
+	c, err = parseStorageEnv(map[string]string{"DC_STORAGE": "s3", "DC_S3_BUCKET": "b", "DC_S3_PATH_STYLE": "false", "DC_S3_ENDPOINT": "http://x"})
 	require.NoError(t, err)
 	require.False(t, c.S3.pathStyle())
-	c, err = parseEnv(map[string]string{"DC_STORAGE": "s3", "DC_S3_BUCKET": "b"})
+	c, err = parseStorageEnv(map[string]string{"DC_STORAGE": "s3", "DC_S3_BUCKET": "b"})
 	require.NoError(t, err)
 	require.False(t, c.S3.pathStyle(), "AWS: virtual-hosted")
 
@@ -38,7 +38,7 @@ func TestStorageSettings(t *testing.T) {
 		"DC_S3_LINK_TTL must be between 1s and 168h": {"DC_STORAGE": "s3", "DC_S3_BUCKET": "b", "DC_S3_LINK_TTL": "200h"},
 		"DC_S3_PROXY: not a boolean":                 {"DC_STORAGE": "s3", "DC_S3_BUCKET": "b", "DC_S3_PROXY": "yes please"},
 	} {
-		_, err := parseEnv(env)
+		_, err := parseStorageEnv(env)
 		require.ErrorContains(t, err, msg, "%v", env)
 	}
 }
