@@ -1,7 +1,7 @@
 # Download Center — build, run and test.
 #   make run    the embedded mode: one process, no external services
-#   make test   every test; brings up MariaDB and RocketMQ first unless
-#               DC_MYSQL_DSN and DC_ROCKETMQ_NAMESRV point at running ones
+#   make test   every test; brings up MariaDB, RocketMQ and SeaweedFS first unless
+#               DC_MYSQL_DSN, DC_ROCKETMQ_NAMESRV and DC_S3_ENDPOINT point at running ones
 SHELL := /bin/bash
 # The project needs Go 1.27.3 (go.mod); machines start on their own Go 1.26, which
 # ignores go.mod's version, so the toolchain is asked for by name: the go command
@@ -44,7 +44,7 @@ test-unit:
 	$(GO) test -count=1 -race ./domain/... ./infra/memqueue/... ./infra/localfs/...
 
 test: vet vuln
-	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ]; then \
+	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ] || [ -z "$${DC_S3_ENDPOINT:-}" ]; then \
 		bash deploy/services/up.sh && eval "$$(bash deploy/services/env.sh)"; \
 	fi; \
 	echo "MariaDB: $${DC_MYSQL_DSN%%@*}@…  RocketMQ: $$DC_ROCKETMQ_NAMESRV"; \
@@ -68,7 +68,7 @@ services-env:
 # in docs/BENCHMARKS.md). Flags through BENCHFLAGS, e.g. BENCHFLAGS=-quick.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./infra/xlsx/ ./infra/csv/ ./infra/demo/
-	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ]; then \
+	@if [ -z "$${DC_MYSQL_DSN:-}" ] || [ -z "$${DC_ROCKETMQ_NAMESRV:-}" ] || [ -z "$${DC_S3_ENDPOINT:-}" ]; then \
 		bash deploy/services/up.sh && eval "$$(bash deploy/services/env.sh)"; \
 	fi; \
 	$(GO) run ./cmd/bench $(BENCHFLAGS)

@@ -34,9 +34,11 @@ func TestComposeFile(t *testing.T) {
 		Volumes map[string]any `yaml:"volumes"`
 	}
 	require.NoError(t, yaml.Unmarshal(b, &c))
-	for _, name := range []string{"mysql", "namesrv", "broker", "api", "worker"} {
+	for _, name := range []string{"mysql", "namesrv", "broker", "seaweedfs", "api", "worker"} {
 		require.Contains(t, c.Services, name)
 	}
+	require.Equal(t, "seaweedfs", c.Services["seaweedfs"].Build["target"], "SeaweedFS built from the pinned wrapper module")
+	require.NotEmpty(t, c.Services["seaweedfs"].Healthcheck)
 	for _, name := range []string{"mysql", "namesrv", "broker"} {
 		require.NotEmpty(t, c.Services[name].Healthcheck, "%s has a health check", name)
 		require.NotEmpty(t, c.Services[name].Image)
@@ -49,18 +51,23 @@ func TestComposeFile(t *testing.T) {
 		require.Contains(t, s.Volumes, "files:/files", "%s mounts the shared volume", name)
 		require.Equal(t, "service_healthy", s.DependsOn["mysql"].Condition)
 		require.Equal(t, "service_healthy", s.DependsOn["broker"].Condition)
-		for _, v := range []string{"DC_MYSQL_DSN", "DC_ROCKETMQ_NAMESRV", "DC_STORAGE_DIR"} {
+		require.Equal(t, "service_healthy", s.DependsOn["seaweedfs"].Condition)
+		for _, v := range []string{"DC_MYSQL_DSN", "DC_ROCKETMQ_NAMESRV", "DC_STORAGE", "DC_STORAGE_DIR",
+			"DC_S3_ENDPOINT", "DC_S3_BUCKET", "DC_S3_ACCESS_KEY", "DC_S3_SECRET_KEY"} {
 			require.Contains(t, s.Environment, v, "%s gets %s", name, v)
 		}
+		require.Equal(t, "${DC_STORAGE:-s3}", s.Environment["DC_STORAGE"], "the bucket by default, the volume on request")
+		require.Equal(t, "true", s.Environment["DC_S3_PROXY"], "the bucket's compose address is not the client's")
 	}
 	require.Empty(t, c.Services["worker"].Environment["DC_HTTP_ADDR"], "workers serve no HTTP")
 	require.Equal(t, []any{"CMD", "/dc-api", "healthcheck"}, c.Services["api"].Healthcheck["test"],
 		"the api image probes itself (TestHealthcheckCommand in cmd/api)")
 }
 
-func TestKubernetesManifests(t *testing.T) {
-	t.Parallel()
-	files, err := filepath.Glob("k8s/*.yaml")
+// manifests reads every object of the YAML files in dir by kind/name.
+func manifests(t *testing.T, dir string) map[string]map[string]any {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	kinds := map[string]map[string]any{}
@@ -84,6 +91,12 @@ func TestKubernetesManifests(t *testing.T) {
 			kinds[kind+"/"+name] = doc
 		}
 	}
+	return kinds
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	t.Parallel()
+	kinds := manifests(t, "k8s")
 	for _, k := range []string{"Deployment/download-center-api", "Deployment/download-center-worker",
 		"Service/download-center-api", "ConfigMap/download-center", "Secret/download-center",
 		"PersistentVolumeClaim/download-center-files"} {
@@ -108,6 +121,41 @@ func TestKubernetesManifests(t *testing.T) {
 	require.Greater(t, worker["terminationGracePeriodSeconds"], 30, "longer than DC_SHUTDOWN_GRACE")
 	cfg := kinds["ConfigMap/download-center"]["data"].(map[string]any)
 	require.Equal(t, "30s", cfg["DC_SHUTDOWN_GRACE"])
+}
+
+// TestKubernetesS3Variant: the manifests of k8s/s3 are those of k8s with
+// the files in a bucket: the same Deployments less the shared volume, no
+// volume claim, and the S3 settings.
+func TestKubernetesS3Variant(t *testing.T) {
+	t.Parallel()
+	base, s3 := manifests(t, "k8s"), manifests(t, "k8s/s3")
+	require.NotContains(t, s3, "PersistentVolumeClaim/download-center-files")
+	for _, k := range []string{"Deployment/download-center-api", "Deployment/download-center-worker", "Service/download-center-api"} {
+		require.Contains(t, s3, k)
+		want := base[k]
+		if spec, ok := want["spec"].(map[string]any)["template"].(map[string]any); ok {
+			pod := spec["spec"].(map[string]any)
+			delete(pod, "volumes")
+			for _, c := range pod["containers"].([]any) {
+				delete(c.(map[string]any), "volumeMounts")
+			}
+		}
+		require.Equal(t, want, s3[k], "%s is the base's less the volume", k)
+	}
+	cfg := s3["ConfigMap/download-center"]["data"].(map[string]any)
+	require.Equal(t, "s3", cfg["DC_STORAGE"])
+	require.NotEmpty(t, cfg["DC_S3_BUCKET"])
+	require.NotContains(t, cfg, "DC_STORAGE_DIR")
+	secret := s3["Secret/download-center"]["stringData"].(map[string]any)
+	for _, v := range []string{"DC_MYSQL_DSN", "DC_S3_ACCESS_KEY", "DC_S3_SECRET_KEY"} {
+		require.Contains(t, secret, v)
+	}
+	baseCfg := base["ConfigMap/download-center"]["data"].(map[string]any)
+	for k, v := range baseCfg {
+		if k != "DC_STORAGE_DIR" {
+			require.Equal(t, v, cfg[k], "%s as in the base", k)
+		}
+	}
 }
 
 // TestStaticBuild builds what the Dockerfile builds: both binaries with

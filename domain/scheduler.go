@@ -101,6 +101,9 @@ func (s *Scheduler) retryDue(ctx context.Context) error {
 		}
 		s.Log.Info("retrying task", "task_id", t.ID, "attempt", t.Attempts+1)
 		s.send(ctx, t)
+		// The failed attempt aborted its own upload unless the store was
+		// unreachable then.
+		s.discardAttemptFiles(ctx, t)
 	}
 	return nil
 }
@@ -133,6 +136,8 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 		}
 		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID,
 			"to", to, "next_attempt_at", f.NextAttemptAt)
+		// The dead worker's unfinished upload (S3) or unrecorded file.
+		s.discardAttemptFiles(ctx, t)
 	}
 	return nil
 }

@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
-			Tasks: tasks, Files: core.Files, Health: core.Store.Ping, Log: log,
+			Tasks: tasks, Files: core.Files, Links: core.Links, Health: core.Store.Ping, Log: log,
 		}),
 		// A request's headers and body must arrive in time: a client that
 		// stops mid-body cannot hold a descriptor and its buffers for long.

@@ -62,6 +62,9 @@ type bench struct {
 	// bigRSS is this run's peak RSS of the large xlsx export per mode, so
 	// the memory row need not repeat the export the xlsx row just made.
 	bigRSS map[string]int64
+	// workerExtra is added to the environment of the workers started
+	// while it is set (the bucket row's).
+	workerExtra map[string]string
 }
 
 // newBench makes the work directory, builds the binaries and, with
@@ -155,7 +158,7 @@ func (b *bench) next() int {
 // sides are always measured minutes apart at most.
 func (b *bench) measure(ctx context.Context) error {
 	c := b.cfg
-	if b.st != nil && (c.selected(measureXLSX) || c.selected(measureCSV) || c.selected(measureRSS) || c.selected(measureLatency) || c.selected(measureScale)) {
+	if b.st != nil && (c.selected(measureXLSX) || c.selected(measureCSV) || c.selected(measureRSS) || c.selected(measureLatency) || c.selected(measureScale) || c.selected(measureS3)) {
 		if err := b.startStackAPI(ctx); err != nil {
 			return err
 		}
@@ -171,6 +174,11 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 		if c.selected(measureRSS) {
 			if err := b.memory(ctx, run); err != nil {
+				return err
+			}
+		}
+		if b.st != nil && c.selected(measureS3) && c.S3.set() {
+			if err := b.s3Pair(ctx, run); err != nil {
 				return err
 			}
 		}
@@ -369,20 +377,29 @@ func (b *bench) embeddedExport(ctx context.Context, format string, rows int) (ex
 }
 
 func (b *bench) stackExport(ctx context.Context, format string, rows int) (exportResult, func(), error) {
-	ws, err := b.startWorkers(ctx, 1, nil)
+	r, t, err := b.stackExportTask(ctx, format, rows)
 	if err != nil {
-		return exportResult{}, nil, err
-	}
-	defer stopAll(ws)
-	r, t, err := b.export(ctx, b.stackC, format, rows, append(ws, b.stackAPI)...)
-	if err != nil {
-		return exportResult{}, nil, err
-	}
-	if r.rss, err = ws[0].peakRSS(); err != nil {
 		return exportResult{}, nil, err
 	}
 	r.path = filepath.Join(b.stackFiles, fileName(t, format))
 	return r, func() { _ = os.Remove(r.path) }, nil
+}
+
+// stackExportTask runs one export by a fresh dc-worker of its own.
+func (b *bench) stackExportTask(ctx context.Context, format string, rows int) (exportResult, task, error) {
+	ws, err := b.startWorkers(ctx, 1, nil)
+	if err != nil {
+		return exportResult{}, task{}, err
+	}
+	defer stopAll(ws)
+	r, t, err := b.export(ctx, b.stackC, format, rows, append(ws, b.stackAPI)...)
+	if err != nil {
+		return exportResult{}, task{}, err
+	}
+	if r.rss, err = ws[0].peakRSS(); err != nil {
+		return exportResult{}, task{}, err
+	}
+	return r, t, nil
 }
 
 // fileName is where the runner stores a task's file.

@@ -131,6 +131,10 @@ func TestTable(t *testing.T) {
 	add(kScaleHigh, 13, 13.5, 14)
 	add(kScaleEff, 0.96, 0.93, 0.91)
 	add(kScaleIdle, 0, 0, 0)
+	add(kS3Ratio, 0.85, 0.95, 0.7)
+	add(kS3RSS, 40<<20)
+	add("xlsx.stack-s3.s", 2.2)
+	add("xlsx.stack-volume.s", 2)
 
 	rows := buildRows(cfg, s)
 	got := map[string]verdict{}
@@ -141,6 +145,7 @@ func TestTable(t *testing.T) {
 		"1a": verdictAim, "1b": verdictMust, "2a": verdictMissed, "2b": verdictNone,
 		"3a": verdictAim, "3b": verdictMissed, // over 128 MiB
 		"4": verdictMust, "5": verdictAim, "6": verdictMust,
+		"7a": verdictMust, "7b": verdictAim,
 	}, got)
 
 	var out bytes.Buffer
@@ -150,6 +155,7 @@ func TestTable(t *testing.T) {
 	require.Contains(t, lines[2], "5.00× faster (2.00 s vs 10.00 s); file 1.36× (75.0 MB vs 55.0 MB)")
 	require.Contains(t, out.String(), "| 2b | csv, 1M rows × 10")
 	require.Contains(t, out.String(), "0.93 of linear (51.00 s with 2 workers, 13.50 s with 8); idle workers 0")
+	require.Contains(t, out.String(), "0.85× as fast (2.20 s vs 2.00 s)")
 	require.Contains(t, out.String(), "| — |", "a row not measured says so")
 }
 

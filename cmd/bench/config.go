@@ -22,7 +22,7 @@ const (
 	measureScale   = "scale"
 )
 
-var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureScale}
+var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureScale, measureS3}
 
 // Config is every setting of a bench run. The sizes default to the ones the
 // performance targets are stated in; -quick swaps in small ones for a smoke
@@ -57,6 +57,8 @@ type Config struct {
 	MySQLDSN string
 	Namesrv  string
 	Broker   string
+	// S3 is the bucket of the s3 measure (DC_S3_*); unset skips it.
+	S3 S3Config
 	// Src is the module root the binaries are built from.
 	Src string
 	// WorkDir holds binaries, databases, files and logs; empty means a new
@@ -136,6 +138,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	if c.Namesrv == "" {
 		c.Namesrv = getenv("DC_ROCKETMQ_NAMESRV")
 	}
+	c.S3 = S3Config{
+		Endpoint: getenv("DC_S3_ENDPOINT"), Bucket: getenv("DC_S3_BUCKET"), Region: getenv("DC_S3_REGION"),
+		AccessKey: getenv("DC_S3_ACCESS_KEY"), SecretKey: getenv("DC_S3_SECRET_KEY"),
+	}
 	if *quick {
 		// Flags given explicitly win over the quick sizes: note them
 		// before the sizes change the values they point at.
@@ -196,6 +202,9 @@ func (c Config) Validate() error {
 	if c.Stack && (c.MySQLDSN == "" || c.Namesrv == "") {
 		bad("the MariaDB + RocketMQ parts need DC_MYSQL_DSN and DC_ROCKETMQ_NAMESRV " +
 			`(eval "$(bash deploy/services/env.sh)"), or pass -stack=false`)
+	}
+	if c.Stack && slices.Contains(c.Only, measureS3) && !c.S3.set() {
+		bad("-only s3 needs " + s3SettingsRequired + ` (eval "$(bash deploy/services/env.sh)")`)
 	}
 	if c.Src == "" {
 		bad("-src must not be empty")

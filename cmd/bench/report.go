@@ -217,7 +217,7 @@ func buildRows(cfg Config, s samples) []row {
 	}
 	rows = append(rows, cr)
 	rows = append(rows, scaleRow(cfg, s))
-	return rows
+	return append(rows, s3Rows(cfg, s)...)
 }
 
 // printTable writes the rows as a Markdown table, readable as text too.

@@ -80,6 +80,9 @@ func (b *bench) startWorkers(ctx context.Context, n int, extra map[string]string
 		env := b.stackEnv(b.stackDSN)
 		env["DC_ROCKETMQ_GROUP"] = group
 		env["DC_WORKER_ID"] = fmt.Sprintf("bench-w%d-%d", seq, i+1)
+		for k, v := range b.workerExtra {
+			env[k] = v
+		}
 		for k, v := range extra {
 			env[k] = v
 		}

@@ -476,3 +476,80 @@ ensure_rocketmq() {
     wait_for "route of topic $DC_ROCKETMQ_TOPIC" "$BROKER_PID" BrokerStartup "$RMQ_LOG_DIR/broker.log" topic_ready
   fi
 }
+
+# ---------------------------------------------------------------- SeaweedFS (S3)
+#   seaweedfs/  weed (the binary, built from deploy/services/seaweedfs), weed.stamp (what it was
+#               built from), data/, weed.pid, weed.log, build.log
+
+SW_DIR="$DC_SERVICES_DIR/seaweedfs"
+SW_BIN="$SW_DIR/weed"
+SW_STAMP="$SW_DIR/weed.stamp"
+SW_DATA="$SW_DIR/data"
+SW_PID="$SW_DIR/weed.pid"
+SW_LOG="$SW_DIR/weed.log"
+SW_MODULE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/seaweedfs"
+# Fixed ports, all on 127.0.0.1 (gRPC ports are these + 10000).
+SW_S3_PORT=8333
+SW_MASTER_PORT=9333
+SW_VOLUME_PORT=9340
+SW_FILER_PORT=8888
+DC_S3_BUCKET="${DC_S3_BUCKET:-dc-files}"
+# Local-only credentials of the test server's admin identity.
+SW_ACCESS_KEY=dc-local
+SW_SECRET_KEY=dc-local-secret
+
+# The binary is rebuilt when the wrapper module (the pinned version) changes.
+seaweedfs_stamp() { cat "$SW_MODULE/go.mod" "$SW_MODULE/go.sum" | sha256sum | cut -c1-16; }
+
+# Build `weed` from the wrapper module (~5 min and ~1.5 GB of module downloads on a 2-core
+# machine, once; later runs reuse the cached binary).
+seaweedfs_build() {
+  local stamp
+  stamp=$(seaweedfs_stamp)
+  [[ -x $SW_BIN && -s $SW_STAMP && $(<"$SW_STAMP") == "$stamp" ]] && return 0
+  command -v go >/dev/null || die "SeaweedFS: go not found (needed to build weed)"
+  mkdir -p "$SW_DIR"
+  log "SeaweedFS: building weed from $SW_MODULE (takes ~5 min once; log: $SW_DIR/build.log)"
+  local started=$SECONDS
+  (cd "$SW_MODULE" && GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}" GOFLAGS=-buildvcs=false nice -n 10 \
+    go build -trimpath -ldflags='-s -w' -o "$SW_BIN.tmp" github.com/seaweedfs/seaweedfs/weed) \
+    >"$SW_DIR/build.log" 2>&1 </dev/null || { show_logs "$SW_DIR/build.log"; die "SeaweedFS: build of weed failed"; }
+  mv -f "$SW_BIN.tmp" "$SW_BIN"
+  echo "$stamp" >"$SW_STAMP"
+  log "SeaweedFS: weed built in $((SECONDS - started))s"
+}
+
+# The S3 gateway answers with our credentials and the bucket exists (an unsigned request gets 403).
+seaweedfs_bucket_ok() {
+  curl -fsS -o /dev/null --max-time 3 --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$SW_ACCESS_KEY:$SW_SECRET_KEY" -I "http://127.0.0.1:$SW_S3_PORT/$DC_S3_BUCKET" 2>/dev/null
+}
+
+seaweedfs_start() {
+  mkdir -p "$SW_DATA"
+  local p
+  for p in $SW_S3_PORT $SW_MASTER_PORT $SW_VOLUME_PORT $SW_FILER_PORT; do
+    port_open "$p" && die "port $p is taken by a process that is not our SeaweedFS"
+  done
+  log "SeaweedFS: starting weed mini, S3 on 127.0.0.1:$SW_S3_PORT, bucket $DC_S3_BUCKET"
+  # -ip and -ip.bind: every listener on loopback, and the S3 endpoint announced there (by default
+  # mini picks the machine's first other interface). Only the S3 gateway is needed: no WebDAV,
+  # admin UI, Iceberg or Lance endpoints, no telemetry.
+  spawn "$SW_PID" "$SW_LOG" env AWS_ACCESS_KEY_ID="$SW_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$SW_SECRET_KEY" \
+    "$SW_BIN" mini -dir="$SW_DATA" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.port="$SW_S3_PORT" -master.port="$SW_MASTER_PORT" -volume.port="$SW_VOLUME_PORT" -filer.port="$SW_FILER_PORT" \
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -admin.port.legacy=0 \
+    -master.telemetry=false -bucket="$DC_S3_BUCKET"
+  wait_for "SeaweedFS S3 bucket $DC_S3_BUCKET" "$SW_PID" "$SW_BIN" "$SW_LOG" seaweedfs_bucket_ok
+}
+
+ensure_seaweedfs() {
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  seaweedfs_build
+  if pid_alive "$SW_PID" "$SW_BIN" && seaweedfs_bucket_ok; then
+    log "SeaweedFS: already running (pid $(<"$SW_PID"))"
+    return 0
+  fi
+  pid_alive "$SW_PID" "$SW_BIN" && stop_pid "SeaweedFS (not answering)" "$SW_PID" "$SW_BIN" 30
+  seaweedfs_start
+}

@@ -32,6 +32,7 @@ const DefaultMaxBody = 1 << 20
 type Server struct {
 	tasks   *domain.Tasks
 	files   domain.FileStore
+	links   domain.FileLinker
 	health  func(context.Context) error
 	log     *slog.Logger
 	maxBody int64
@@ -41,6 +42,9 @@ type Server struct {
 type Config struct {
 	Tasks *domain.Tasks
 	Files domain.FileStore
+	// Links, when set, serves downloads by redirecting to a link of the
+	// store (a presigned bucket URL) instead of streaming the file.
+	Links domain.FileLinker
 	// Health checks the dependencies /healthz reports on; nil means none.
 	Health  func(context.Context) error
 	Log     *slog.Logger
@@ -50,7 +54,7 @@ type Config struct {
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{tasks: cfg.Tasks, files: cfg.Files, health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
+	s := &Server{tasks: cfg.Tasks, files: cfg.Files, links: cfg.Links, health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -321,9 +325,14 @@ func (s *Server) download(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	name := downloadName(t.Name, string(t.Format))
+	if s.links != nil {
+		s.redirect(c, t, name)
+		return
+	}
 	f, mod, err := s.files.Open(t.File.Name)
 	if errors.Is(err, fs.ErrNotExist) {
-		writeProblem(c, http.StatusGone, fmt.Sprintf("the file of task %d is no longer stored; retry the task to make it again", id), nil)
+		fileGone(c, id)
 		return
 	}
 	if err != nil {
@@ -331,7 +340,6 @@ func (s *Server) download(c *gin.Context) {
 		return
 	}
 	defer f.Close()
-	name := downloadName(t.Name, string(t.Format))
 	h := c.Writer.Header()
 	h.Set("Content-Type", contentTypes[t.Format])
 	h.Set("Content-Disposition", contentDisposition(name))
@@ -340,6 +348,29 @@ func (s *Server) download(c *gin.Context) {
 	// ServeContent answers Range, If-Range and conditional requests and
 	// sets Content-Length.
 	http.ServeContent(newProgressWriter(c.Writer), c.Request, name, mod, f)
+}
+
+func fileGone(c *gin.Context, id int64) {
+	writeProblem(c, http.StatusGone, fmt.Sprintf("the file of task %d is no longer stored; retry the task to make it again", id), nil)
+}
+
+// redirect answers a download with 302 to a link the store made, which
+// serves the same name and type (and Range) as a streamed download would.
+func (s *Server) redirect(c *gin.Context, t *domain.Task, name string) {
+	url, err := s.links.Link(c.Request.Context(), t.File.Name, domain.LinkRequest{
+		ContentDisposition: contentDisposition(name), ContentType: contentTypes[t.Format],
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		fileGone(c, t.ID)
+		return
+	}
+	if err != nil {
+		s.fail(c, fmt.Errorf("link to the file of task %d: %w", t.ID, err))
+		return
+	}
+	// The link expires: a cache must not keep the redirect.
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusFound, url)
 }
 
 // downloadName makes a file name from the task's name: characters that

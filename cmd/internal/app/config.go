@@ -48,6 +48,9 @@ type Config struct {
 	// CSVFormulaEscape prefixes csv text cells that a spreadsheet would run
 	// as formulas with an apostrophe.
 	CSVFormulaEscape bool
+	// Storage is where export files live: "local" (StorageDir) or "s3".
+	Storage string
+	S3      S3Settings
 }
 
 // setting describes one configuration entry for flags, env and --help.
@@ -95,6 +98,16 @@ func settings(c *Config) []setting {
 		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
 		{"demo", "DC_DEMO", "register the built-in demo export type with MySQL too (always on in the embedded mode)", boolean(&c.Demo), "false"},
 		{"csv-formula-escape", "DC_CSV_FORMULA_ESCAPE", "write csv text cells starting with = + - @ tab or CR with a leading '", boolean(&c.CSVFormulaEscape), "true"},
+		{"storage", "DC_STORAGE", "where export files live: local (DC_STORAGE_DIR) or s3 (a bucket, DC_S3_*)", str(&c.Storage), "local"},
+		{"s3-endpoint", "DC_S3_ENDPOINT", "S3 server URL (http://host:8333); empty: AWS S3 in DC_S3_REGION", str(&c.S3.Endpoint), ""},
+		{"s3-bucket", "DC_S3_BUCKET", "bucket of the export files (DC_STORAGE=s3)", str(&c.S3.Bucket), ""},
+		{"s3-prefix", "DC_S3_PREFIX", "key prefix of the export files in the bucket", str(&c.S3.Prefix), ""},
+		{"s3-region", "DC_S3_REGION", "bucket region; empty: the AWS chain's (AWS_REGION), else us-east-1", str(&c.S3.Region), ""},
+		{"s3-access-key", "DC_S3_ACCESS_KEY", "S3 access key; empty with the secret key: the standard AWS credential chain", str(&c.S3.AccessKey), ""},
+		{"s3-secret-key", "DC_S3_SECRET_KEY", "S3 secret key", str(&c.S3.SecretKey), ""},
+		{"s3-path-style", "DC_S3_PATH_STYLE", "address the bucket as endpoint/bucket (true) or bucket.endpoint (false); empty: true with DC_S3_ENDPOINT", str(&c.S3.PathStyle), ""},
+		{"s3-proxy", "DC_S3_PROXY", "stream downloads through dc-api instead of redirecting clients to a presigned bucket URL", boolean(&c.S3.Proxy), "false"},
+		{"s3-link-ttl", "DC_S3_LINK_TTL", "lifetime of the presigned URL a download redirects to", dur(&c.S3.LinkTTL), "5m"},
 	}
 }
 
@@ -202,6 +215,7 @@ func (c Config) Validate() error {
 	if c.RocketMQNamesrv != "" && c.RocketMQTopic == "" {
 		bad("DC_ROCKETMQ_TOPIC must not be empty")
 	}
+	errs = append(errs, c.validateStorage()...)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("DC_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)

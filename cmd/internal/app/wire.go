@@ -12,7 +12,6 @@ import (
 
 	"github.com/downloadcenter/dc/domain"
 	"github.com/downloadcenter/dc/infra/csv"
-	"github.com/downloadcenter/dc/infra/localfs"
 	"github.com/downloadcenter/dc/infra/mysql"
 	"github.com/downloadcenter/dc/infra/xlsx"
 )
@@ -26,9 +25,12 @@ func (c Config) InProcessQueue() bool { return c.RocketMQNamesrv == "" }
 
 // Core is the adapters both binaries need, wired.
 type Core struct {
-	Config    Config
-	Store     *mysql.Store
-	Files     *localfs.Store
+	Config Config
+	Store  *mysql.Store
+	Files  domain.FileStore
+	// Links is the file store when downloads redirect to it (a bucket
+	// clients can reach); nil when they stream through dc-api.
+	Links     domain.FileLinker
 	Providers domain.Registry
 	Log       *slog.Logger
 	providers *Providers
@@ -63,12 +65,12 @@ func open(ctx context.Context, cfg Config, log *slog.Logger) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := localfs.New(cfg.StorageDir)
+	files, err := openFiles(ctx, cfg, log)
 	if err != nil {
 		_ = store.Close()
 		return nil, err
 	}
-	return &Core{Config: cfg, Store: store, Files: files, Log: log}, nil
+	return &Core{Config: cfg, Store: store, Files: files.files, Links: files.links, Log: log}, nil
 }
 
 // openMySQLRetrying waits for a database that is still starting (a
