@@ -32,6 +32,8 @@ type Scheduler struct {
 	ResendAfter time.Duration
 	// TempMaxAge is the age after which a temporary file is an orphan.
 	TempMaxAge time.Duration
+	// Retention deletes expired files and tasks; nil keeps everything.
+	Retention *Retention
 	// Batch bounds how many tasks one sweep handles of each kind.
 	Batch int
 	Now   Clock
@@ -65,7 +67,11 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
 // returns the errors joined.
 func (s *Scheduler) Sweep(ctx context.Context) error {
 	s.queueDown = false
-	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+	errs := errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+	if s.Retention != nil {
+		errs = errors.Join(errs, s.Retention.Sweep(ctx))
+	}
+	return errs
 }
 
 // send emits t's intent unless the queue already failed in this sweep;
