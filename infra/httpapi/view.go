@@ -14,8 +14,8 @@ type taskView struct {
 	Name            string            `json:"name"`
 	Type            string            `json:"type"`
 	Format          domain.Format     `json:"format"`
-	Params          json.RawMessage   `json:"params"`
-	Columns         []domain.Column   `json:"columns"`
+	Params          json.RawMessage   `json:"params,omitempty"`
+	Columns         []domain.Column   `json:"columns,omitempty"`
 	Status          domain.Status     `json:"status"`
 	Attempts        int               `json:"attempts"`
 	Error           string            `json:"error,omitempty"`
