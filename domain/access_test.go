@@ -13,7 +13,9 @@ import (
 
 type fixedLimits domain.Limits
 
-func (l fixedLimits) Limits(context.Context, string) (domain.Limits, error) { return domain.Limits(l), nil }
+func (l fixedLimits) Limits(context.Context, string) (domain.Limits, error) {
+	return domain.Limits(l), nil
+}
 
 func TestRunRowLimitFailsPermanently(t *testing.T) {
 	t.Parallel()
@@ -129,7 +131,7 @@ func (m *memTenants) Tenant(context.Context, string) (*domain.TenantLimits, erro
 	return nil, domain.ErrNotFound
 }
 func (m *memTenants) Tenants(context.Context) ([]*domain.TenantLimits, error) { return nil, nil }
-func (m *memTenants) CountActive(context.Context, string) (int64, error)       { return m.active, nil }
+func (m *memTenants) CountActive(context.Context, string) (int64, error)      { return m.active, nil }
 
 func TestTenantsTokenBucket(t *testing.T) {
 	t.Parallel()
