@@ -24,7 +24,7 @@ type Links struct {
 type link struct {
 	Task    int64
 	Attempt int
-	Expires int64 // unix seconds
+	Expires int64 // unix milliseconds: a link lives TTL, not up to a second more or less
 }
 
 // linkPrefix is the path links live under, outside /api/v1 (which wants a key).
@@ -38,14 +38,9 @@ func (l *Links) mac(k link) string {
 
 // sign returns the path of a link to the file of the task's attempt.
 func (l *Links) sign(task int64, attempt int) (string, time.Time) {
-	exp := l.Now().Add(l.TTL)
-	// Rounded up to the second, so a link lives at least TTL.
-	secs := exp.Unix()
-	if exp.Nanosecond() > 0 {
-		secs++
-	}
-	k := link{Task: task, Attempt: attempt, Expires: secs}
-	return linkPrefix + formatLink(k) + "." + l.mac(k), time.Unix(secs, 0).UTC()
+	exp := l.Now().Add(l.TTL).UnixMilli()
+	k := link{Task: task, Attempt: attempt, Expires: exp}
+	return linkPrefix + formatLink(k) + "." + l.mac(k), time.UnixMilli(exp).UTC()
 }
 
 func formatLink(k link) string {
@@ -95,7 +90,7 @@ func (l *Links) verify(tok string) (link, error) {
 	if !hmac.Equal([]byte(sig), []byte(l.mac(k))) {
 		return link{}, errBadLink
 	}
-	if l.Now().Unix() >= k.Expires {
+	if l.Now().UnixMilli() >= k.Expires {
 		return link{}, errExpiredLink
 	}
 	return k, nil
