@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 // its DC_* environment variable, else its default.
 type Config struct {
 	HTTPAddr          string
+	HTTPReadTimeout   time.Duration
 	DataDir           string
 	StorageDir        string
 	MySQLDSN          string
@@ -49,6 +51,12 @@ type Config struct {
 	TenantCreatesPerMinute int
 	MaxRows                int
 	MaxFileBytes           int
+	// Demo registers the built-in demo export type outside the embedded
+	// mode too (it always is in the embedded mode).
+	Demo bool
+	// CSVFormulaEscape prefixes csv text cells that a spreadsheet would run
+	// as formulas with an apostrophe.
+	CSVFormulaEscape bool
 }
 
 // setting describes one configuration entry for flags, env and --help.
@@ -72,7 +80,8 @@ func settings(c *Config) []setting {
 		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(boolValue{p}, n, u) }
 	}
 	return []setting{
-		{"http-addr", "DC_HTTP_ADDR", "address the API listens on", str(&c.HTTPAddr), ":8080"},
+		{"http-addr", "DC_HTTP_ADDR", "address the API listens on (default 127.0.0.1:8080 in the embedded mode, :8080 with MySQL)", str(&c.HTTPAddr), ""},
+		{"http-read-timeout", "DC_HTTP_READ_TIMEOUT", "how long a client may take to send a request's headers and body", dur(&c.HTTPReadTimeout), "30s"},
 		{"data-dir", "DC_DATA_DIR", "directory of the embedded database and, by default, the files", str(&c.DataDir), "./data"},
 		{"storage-dir", "DC_STORAGE_DIR", "shared volume the export files are written to (default $DC_DATA_DIR/files)", str(&c.StorageDir), ""},
 		{"mysql-dsn", "DC_MYSQL_DSN", "MySQL/MariaDB DSN (user:pw@tcp(host:3306)/db); empty: embedded SQLite", str(&c.MySQLDSN), ""},
@@ -100,6 +109,8 @@ func settings(c *Config) []setting {
 		{"tenant-creates-per-minute", "DC_TENANT_CREATES_PER_MINUTE", "default limit of a tenant's creates per minute (0: none)", num(&c.TenantCreatesPerMinute), "600"},
 		{"max-rows", "DC_MAX_ROWS", "default limit of rows per export (0: none)", num(&c.MaxRows), "20000000"},
 		{"max-file-bytes", "DC_MAX_FILE_BYTES", "default limit of an export file's bytes (0: none)", num(&c.MaxFileBytes), "2147483648"},
+		{"demo", "DC_DEMO", "register the built-in demo export type with MySQL too (always on in the embedded mode)", boolean(&c.Demo), "false"},
+		{"csv-formula-escape", "DC_CSV_FORMULA_ESCAPE", "write csv text cells starting with = + - @ tab or CR with a leading '", boolean(&c.CSVFormulaEscape), "true"},
 	}
 }
 
@@ -143,11 +154,14 @@ func ParseWith(name string, args []string, getenv func(string) string, out io.Wr
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
 		for _, s := range ss {
-			d := s.def
-			if d == "" {
-				d = `""`
+			d := " (default " + s.def + ")"
+			switch {
+			case strings.Contains(s.help, "(default "):
+				d = "" // the help says it, mode by mode
+			case s.def == "":
+				d = ` (default "")`
 			}
-			fmt.Fprintf(out, "  --%-20s %-24s %s (default %s)\n", s.flag, s.env, s.help, d)
+			fmt.Fprintf(out, "  --%-20s %-24s %s%s\n", s.flag, s.env, s.help, d)
 		}
 	}
 	if extra != nil {
@@ -174,6 +188,15 @@ func ParseWith(name string, args []string, getenv func(string) string, out io.Wr
 	if c.StorageDir == "" {
 		c.StorageDir = filepath.Join(c.DataDir, "files")
 	}
+	if c.HTTPAddr == "" {
+		// The embedded mode is a single-machine demo: reachable from this
+		// machine only unless asked otherwise. Shared mode runs in containers,
+		// where the port is published by the platform.
+		c.HTTPAddr = ":8080"
+		if c.Embedded() {
+			c.HTTPAddr = "127.0.0.1:8080"
+		}
+	}
 	if c.WorkerID == "" {
 		host, _ := os.Hostname()
 		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -185,8 +208,11 @@ func ParseWith(name string, args []string, getenv func(string) string, out io.Wr
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.HTTPAddr == "" {
-		bad("DC_HTTP_ADDR must not be empty")
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("DC_HTTP_ADDR must be host:port or :port, got %q", c.HTTPAddr)
+	}
+	if c.HTTPReadTimeout < 100*time.Millisecond {
+		bad("DC_HTTP_READ_TIMEOUT must be at least 100ms, got %s", c.HTTPReadTimeout)
 	}
 	if c.DataDir == "" {
 		bad("DC_DATA_DIR must not be empty")
