@@ -79,7 +79,8 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tTENANT\tNAME\tSCOPES\tCREATED\tLAST USED\tREVOKED")
+		// One key a line, no header, so scripts can read it: id, tenant,
+		// name, scopes, created, last used, revoked ("-": never).
 		for _, k := range ks {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Name, domain.JoinScopes(k.Scopes),
 				k.CreatedAt.Format(time.RFC3339), when(k.LastUsedAt), when(k.RevokedAt))
@@ -169,7 +170,8 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		def := app.NewTenants(st, cfg).Defaults
 		w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TENANT\tMAX ACTIVE\tCREATES/MIN\tMAX ROWS\tMAX FILE BYTES")
+		// One tenant a line: name, max-active, creates-per-minute, max-rows,
+		// max-file-bytes; "(default)" first.
 		fmt.Fprintf(w, "(default)\t%d\t%d\t%d\t%d\n", def.MaxActive, def.CreatesPerMinute, def.MaxRows, def.MaxFileBytes)
 		for _, t := range ts {
 			l := t.Apply(def)

@@ -56,6 +56,9 @@ type Config struct {
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
+	if cfg.Auth == nil {
+		panic("httpapi: Config.Auth is required: every /api/v1 request is authenticated")
+	}
 	s := &Server{tasks: cfg.Tasks, auth: cfg.Auth, links: cfg.Links, files: cfg.Files, health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
