@@ -17,6 +17,14 @@ const (
 	KindNotFound
 	KindConflict
 	KindMismatch
+	// KindForbidden: the caller is known but may not do this.
+	KindForbidden
+	// KindLimited: the caller is over a limit for now (see LimitError).
+	KindLimited
+	// KindGone: the thing existed but is no longer kept (an expired file).
+	KindGone
+	// KindTooLarge: the request is over a size limit that does not pass.
+	KindTooLarge
 )
 
 func (k Kind) String() string {
@@ -29,6 +37,14 @@ func (k Kind) String() string {
 		return "conflict"
 	case KindMismatch:
 		return "mismatch"
+	case KindForbidden:
+		return "forbidden"
+	case KindLimited:
+		return "limited"
+	case KindGone:
+		return "gone"
+	case KindTooLarge:
+		return "too_large"
 	default:
 		return "internal"
 	}
@@ -63,6 +79,10 @@ func KindOf(err error) Kind {
 	var fe *FieldErrors
 	if errors.As(err, &fe) {
 		return KindInvalid
+	}
+	var le *LimitError
+	if errors.As(err, &le) {
+		return KindLimited
 	}
 	var de *Error
 	if errors.As(err, &de) {

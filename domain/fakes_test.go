@@ -402,3 +402,6 @@ func waitCtx(ctx context.Context) error {
 		return errors.New("test provider: the run was never stopped")
 	}
 }
+
+// acme is the actor of most use-case tests: tenant acme, every scope.
+var acme = domain.Actor{Tenant: "acme", User: "alice", KeyID: 1, Scopes: domain.Scopes}

@@ -115,8 +115,11 @@ func (s *fakeStore) put(t *domain.Task) int64 {
 	if c.Params == nil {
 		c.Params = json.RawMessage(`{}`)
 	}
+	if c.Tenant == "" {
+		c.Tenant = acme.Tenant
+	}
 	if c.IdempotencyKey != "" {
-		s.keys[c.IdempotencyKey] = c.ID
+		s.keys[c.Tenant+"\x00"+c.IdempotencyKey] = c.ID
 	}
 	s.tasks[c.ID] = c
 	return c.ID
@@ -257,7 +260,7 @@ func (s *fakeStore) Create(ctx context.Context, t *domain.Task) (*domain.Task, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t.IdempotencyKey != "" {
-		if id, ok := s.keys[t.IdempotencyKey]; ok {
+		if id, ok := s.keys[t.Tenant+"\x00"+t.IdempotencyKey]; ok {
 			return cloneTask(s.tasks[id]), domain.ErrDuplicateKey
 		}
 	}
@@ -266,7 +269,7 @@ func (s *fakeStore) Create(ctx context.Context, t *domain.Task) (*domain.Task, e
 	c.ID = s.nextID
 	s.tasks[c.ID] = c
 	if c.IdempotencyKey != "" {
-		s.keys[c.IdempotencyKey] = c.ID
+		s.keys[c.Tenant+"\x00"+c.IdempotencyKey] = c.ID
 	}
 	return cloneTask(c), nil
 }
@@ -321,7 +324,8 @@ func (s *fakeStore) List(ctx context.Context, q domain.ListQuery) ([]*domain.Tas
 	s.lastList = q
 	s.mu.Unlock()
 	return s.selectTasks(func(t *domain.Task) bool {
-		return (q.Status == "" || t.Status == q.Status) &&
+		return t.Tenant == q.Tenant && (q.Owner == "" || t.Owner == q.Owner) &&
+			(q.Status == "" || t.Status == q.Status) &&
 			(q.Type == "" || t.Type == q.Type) &&
 			(q.BeforeID <= 0 || t.ID < q.BeforeID)
 	}, func(a, b *domain.Task) int { return cmp.Compare(b.ID, a.ID) }, q.Limit), nil
@@ -465,6 +469,13 @@ func (s *fakeStore) Retry(ctx context.Context, id int64, dueOnly bool, now time.
 		}
 	}
 	return s.apply(ctx, id, domain.Retry, label, cond, requeue("", dueOnly), now)
+}
+
+func (s *fakeStore) Remake(ctx context.Context, id int64, now time.Time) error {
+	return s.apply(ctx, id, domain.Remake, "remake", nil, func(t *domain.Task) {
+		requeue("", false)(t)
+		t.File = nil
+	}, now)
 }
 
 func (s *fakeStore) MarkSent(ctx context.Context, id int64, at time.Time) error {

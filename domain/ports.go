@@ -179,6 +179,11 @@ type FileStore interface {
 
 // ListQuery selects tasks for listing, newest first.
 type ListQuery struct {
+	// Tenant is always set by the use case from the actor: a listing never
+	// crosses tenants.
+	Tenant string
+	// Owner narrows the listing to one end user's tasks.
+	Owner  string
 	Status Status
 	Type   string
 	// BeforeID continues a listing after the last id seen (keyset paging).
@@ -207,8 +212,8 @@ type Failure struct {
 // ErrNotFound) when it changes nothing.
 type TaskStore interface {
 	// Create stores a new task and sets its ID and timestamps. When
-	// t.IdempotencyKey is already used, it returns the stored task and
-	// ErrDuplicateKey instead.
+	// t.IdempotencyKey is already used in t.Tenant, it returns the stored
+	// task and ErrDuplicateKey instead.
 	Create(ctx context.Context, t *Task) (*Task, error)
 	Get(ctx context.Context, id int64) (*Task, error)
 	List(ctx context.Context, q ListQuery) ([]*Task, error)
@@ -234,6 +239,9 @@ type TaskStore interface {
 	// intent unsent. With dueOnly it only moves a FAILED task whose
 	// NextAttemptAt has passed (the automatic retry).
 	Retry(ctx context.Context, id int64, dueOnly bool, now time.Time) error
+	// Remake moves a SUCCESS task whose file is gone back to NOT_EXECUTED,
+	// its intent unsent, so it is made again.
+	Remake(ctx context.Context, id int64, now time.Time) error
 	// MarkSent records that the intent of a waiting task was sent at at.
 	// A task changed after at (claimed and handed back meanwhile: that
 	// intent is spent) is not marked, so the scheduler sends it again.

@@ -50,8 +50,15 @@ type Runner struct {
 	// ended (a cancel, a stall, a shutdown) before the runner abandons it
 	// and frees the slot; zero means 5 s.
 	StopWait time.Duration
-	Now      Clock
-	Log      *slog.Logger
+	// Limits gives a task's tenant's row and byte limits; nil means none.
+	Limits LimitSource
+	Now    Clock
+	Log    *slog.Logger
+}
+
+// LimitSource tells a tenant's limits.
+type LimitSource interface {
+	Limits(ctx context.Context, tenant string) (Limits, error)
 }
 
 // Run executes the task an intent names. Losing the claim (a duplicate or
@@ -247,11 +254,21 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 			log.Warn("count rows", "err", err)
 		}
 	}
+	var lim Limits
+	if r.Limits != nil {
+		if lim, err = r.Limits.Limits(ctx, t.Tenant); err != nil {
+			return nil, err
+		}
+	}
+	if lim.MaxRows > 0 && p.total.Load() > lim.MaxRows {
+		return nil, Permanent(rowLimitError(lim.MaxRows))
+	}
 	name := FileName(t)
-	pf, err := r.Files.Create(name)
+	created, err := r.Files.Create(name)
 	if err != nil {
 		return nil, fmt.Errorf("create file: %w", err)
 	}
+	pf := &cappedFile{PendingFile: created, max: lim.MaxFileBytes}
 	committed := false
 	defer func() {
 		if !committed {
@@ -270,7 +287,7 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 			_ = w.Abort()
 		}
 	}()
-	if err := r.stream(ctx, t, prov, params, index, w, p); err != nil {
+	if err := r.stream(ctx, t, prov, params, index, w, p, lim, pf); err != nil {
 		return nil, err
 	}
 	closed = true
@@ -280,6 +297,9 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 		return nil, context.Cause(ctx)
 	}
 	sheets, err := w.Close()
+	if pf.over {
+		return nil, Permanent(byteLimitError(lim.MaxFileBytes))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("finish %s file: %w", t.Format, err)
 	}
@@ -293,7 +313,7 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 
 // stream copies batches from the provider to the writer. Memory is bounded
 // by one batch whatever the row count.
-func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[string]any, index []int, w SheetWriter, p *progress) error {
+func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[string]any, index []int, w SheetWriter, p *progress, lim Limits, pf *cappedFile) error {
 	nfields := len(prov.Fields())
 	row := make([]any, len(index))
 	cursor := ""
@@ -309,6 +329,9 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 			return fmt.Errorf("fetch rows after row %d: %w", p.rows.Load(), err)
 		}
 		p.batches.Add(1)
+		if lim.MaxRows > 0 && p.rows.Load()+int64(len(b.Rows)) > lim.MaxRows {
+			return Permanent(rowLimitError(lim.MaxRows))
+		}
 		for _, src := range b.Rows {
 			if len(src) != nfields {
 				return Permanent(fmt.Errorf("provider %q returned a row of %d values, want %d", t.Type, len(src), nfields))
@@ -317,6 +340,9 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 				row[i] = src[j]
 			}
 			if err := w.WriteRow(row); err != nil {
+				if pf.over {
+					return Permanent(byteLimitError(lim.MaxFileBytes))
+				}
 				return fmt.Errorf("write row %d: %w", p.rows.Load()+1, err)
 			}
 			p.rows.Add(1)
@@ -332,6 +358,35 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 		}
 		cursor = b.NextCursor
 	}
+}
+
+func rowLimitError(max int64) error {
+	return fmt.Errorf("the export has more than %d rows, the limit per export (max-rows, DC_MAX_ROWS)", max)
+}
+
+func byteLimitError(max int64) error {
+	return fmt.Errorf("the file grew past %d bytes, the limit per export (max-file-bytes, DC_MAX_FILE_BYTES)", max)
+}
+
+// errFileTooBig is what a writer sees once a file reaches its byte limit.
+var errFileTooBig = errors.New("file size limit reached")
+
+// cappedFile refuses writes past max bytes (0: no cap) and remembers that
+// it did, so the limit is reported whatever the writer makes of the error.
+type cappedFile struct {
+	PendingFile
+	max, n int64
+	over   bool
+}
+
+func (f *cappedFile) Write(b []byte) (int, error) {
+	if f.max > 0 && f.n+int64(len(b)) > f.max {
+		f.over = true
+		return 0, errFileTooBig
+	}
+	n, err := f.PendingFile.Write(b)
+	f.n += int64(n)
+	return n, err
 }
 
 // sheetColumns pairs the task's columns with the provider's fields and

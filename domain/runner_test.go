@@ -410,7 +410,7 @@ func TestRunCancelRequestedWhileRunning(t *testing.T) {
 			return nil
 		}
 		// The user cancels; this batch takes until the runner gives up.
-		seen, cancelErr = users.Cancel(context.Background(), task.ID)
+		seen, cancelErr = users.Cancel(context.Background(), acme, task.ID)
 		return waitCtx(ctx)
 	}
 	start := time.Now()

@@ -29,6 +29,8 @@ type Scheduler struct {
 	UnsentAfter time.Duration
 	// TempMaxAge is the age after which a temporary file is an orphan.
 	TempMaxAge time.Duration
+	// Retention deletes expired files and tasks; nil keeps everything.
+	Retention *Retention
 	// Batch bounds how many tasks one sweep handles of each kind.
 	Batch int
 	// SweepTimeout bounds one sweep, so a database that stops answering
@@ -72,7 +74,11 @@ func (s *Scheduler) Sweep(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	s.queueDown = false
-	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+	errs := errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+	if s.Retention != nil {
+		errs = errors.Join(errs, s.Retention.Sweep(ctx))
+	}
+	return errs
 }
 
 // send emits t's intent unless the queue already failed in this sweep;

@@ -18,7 +18,7 @@ func TestSentBatcherMarksCreatesInOneFlush(t *testing.T) {
 	e.tasks.Marks = b
 	var ids []int64
 	for range 3 {
-		tk, created, err := e.tasks.Create(context.Background(), validRequest())
+		tk, created, err := e.tasks.Create(context.Background(), acme, validRequest())
 		require.NoError(t, err)
 		require.True(t, created)
 		ids = append(ids, tk.ID)
@@ -43,13 +43,13 @@ func TestSentBatcherRunFlushesOnTickAndOnStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
-	tk, _, err := e.tasks.Create(context.Background(), validRequest())
+	tk, _, err := e.tasks.Create(context.Background(), acme, validRequest())
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return e.store.task(tk.ID).IntentSentAt != nil }, 2*time.Second, 5*time.Millisecond)
 
 	// A mark queued just before stopping is written, by a tick or the
 	// final flush.
-	late, _, err := e.tasks.Create(context.Background(), validRequest())
+	late, _, err := e.tasks.Create(context.Background(), acme, validRequest())
 	require.NoError(t, err)
 	cancel()
 	<-done
@@ -61,7 +61,7 @@ func TestSentBatcherFailureLeavesTasksUnsent(t *testing.T) {
 	e := newTasksEnv()
 	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
-	tk, _, err := e.tasks.Create(context.Background(), validRequest())
+	tk, _, err := e.tasks.Create(context.Background(), acme, validRequest())
 	require.NoError(t, err)
 	e.store.mu.Lock()
 	e.store.markSentErr = errors.New("database down")
@@ -78,7 +78,7 @@ func TestSentBatcherSkipsATaskHandedBackBeforeTheFlush(t *testing.T) {
 	e := newTasksEnv()
 	b := &domain.SentBatcher{Store: e.store, Every: time.Hour, Log: discardLog}
 	e.tasks.Marks = b
-	tk, _, err := e.tasks.Create(context.Background(), validRequest())
+	tk, _, err := e.tasks.Create(context.Background(), acme, validRequest())
 	require.NoError(t, err)
 	e.clock.Advance(10 * time.Millisecond)
 	c, err := e.store.Claim(context.Background(), tk.ID, "w", e.clock.Now(), e.clock.Now().Add(time.Minute))

@@ -67,11 +67,21 @@ type FileInfo struct {
 	Size   int64  `json:"size"`
 	Rows   int64  `json:"rows"`
 	Sheets int    `json:"sheets"`
+	// RemovedAt is when retention deleted the file; nil while it is kept.
+	RemovedAt *time.Time `json:"-"`
+	// ExpiresAt is when retention deletes the file (finish + DC_FILE_TTL);
+	// the use cases fill it in, it is not stored.
+	ExpiresAt *time.Time `json:"-"`
 }
 
 // Task is one export request and everything needed to run (or resume) it.
 type Task struct {
-	ID     int64
+	ID int64
+	// Tenant owns the task: only keys of this tenant see it.
+	Tenant string
+	// Owner is the end user the task was created for (X-DC-User); may be
+	// empty.
+	Owner  string
 	Name   string
 	Type   string
 	Format Format

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,10 @@ const (
 	MaxFormatLen  = 100
 	MaxColumnWide = 255
 	MaxIdemKeyLen = 255
+	// MaxParamsBytes bounds a create's params, as JSON.
+	MaxParamsBytes = 16 << 10
+	// countTimeout bounds the row count a create asks a provider for.
+	countTimeout = 10 * time.Second
 	// SendTimeout bounds how long a create waits for the intent to be sent;
 	// a task whose intent is not sent is sent later by the scheduler.
 	SendTimeout = 3 * time.Second
@@ -52,33 +57,86 @@ type Tasks struct {
 	// create. A SentBatcher batches them.
 	Marks SentMarker
 
+	// Gate admits creates under the tenant's limits; nil means no limits.
+	Gate CreateGate
+	// Files is asked whether a SUCCESS task's file is still there (retry
+	// remakes a vanished one); nil skips the check.
+	Files FileStore
+	// FileTTL is how long a finished file is kept; zero keeps it forever.
+	FileTTL time.Duration
+
 	// sendsPausedUntil (unix ns) skips sends after a failure; see send.
 	sendsPausedUntil atomic.Int64
 }
 
-// Create validates req, persists the task and emits its intent. A failed
-// send is logged, not returned: the task is safe in the store and the
-// scheduler sends it later. With an idempotency key already used by the
-// same request it returns the existing task (created=false).
-func (s *Tasks) Create(ctx context.Context, req CreateRequest) (t *Task, created bool, err error) {
-	t, err = s.validate(req)
+// CreateGate admits a create under its tenant's limits, returning them,
+// or refuses it with a *LimitError.
+type CreateGate interface {
+	Admit(ctx context.Context, a Actor) (Limits, error)
+}
+
+// Create validates req, persists the task for the actor's tenant and user
+// and emits its intent. A failed send is logged, not returned: the task is
+// safe in the store and the scheduler sends it later. With an idempotency
+// key the tenant already used for the same request it returns the existing
+// task (created=false).
+func (s *Tasks) Create(ctx context.Context, a Actor, req CreateRequest) (t *Task, created bool, err error) {
+	if err := a.require(ScopeWrite); err != nil {
+		return nil, false, err
+	}
+	t, p, params, err := s.validate(req)
 	if err != nil {
 		return nil, false, err
+	}
+	t.Tenant, t.Owner = a.Tenant, a.User
+	if s.Gate != nil {
+		lim, err := s.Gate.Admit(ctx, a)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := s.checkRows(ctx, p, params, lim); err != nil {
+			return nil, false, err
+		}
 	}
 	now := s.Now()
 	t.CreatedAt, t.UpdatedAt = now, now
 	stored, err := s.Store.Create(ctx, t)
 	if errors.Is(err, ErrDuplicateKey) {
-		if stored.RequestHash != t.RequestHash {
-			return nil, false, Errorf(KindMismatch, "Idempotency-Key %q was used with a different request", req.IdempotencyKey)
-		}
-		return stored, false, nil
+		return s.replay(stored, t, req)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("create task: %w", err)
 	}
 	s.send(ctx, stored)
-	return stored, true, nil
+	return s.out(stored), true, nil
+}
+
+func (s *Tasks) replay(stored, t *Task, req CreateRequest) (*Task, bool, error) {
+	if stored.RequestHash != t.RequestHash {
+		return nil, false, Errorf(KindMismatch, "Idempotency-Key %q was used with a different request", req.IdempotencyKey)
+	}
+	return s.out(stored), false, nil
+}
+
+// checkRows refuses an export the provider counts above the tenant's row
+// limit, before it takes a worker.
+func (s *Tasks) checkRows(ctx context.Context, p Provider, params map[string]any, lim Limits) error {
+	c, ok := p.(Counter)
+	if !ok || lim.MaxRows <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, countTimeout)
+	defer cancel()
+	n, err := c.Count(ctx, params)
+	if err != nil {
+		// The worker enforces the limit while writing anyway.
+		s.Log.Warn("count rows at create", "err", err)
+		return nil
+	}
+	if n > lim.MaxRows {
+		return Errorf(KindTooLarge, "the export has %d rows, over the limit of %d rows per export (max-rows, DC_MAX_ROWS)", n, lim.MaxRows)
+	}
+	return nil
 }
 
 func (s *Tasks) send(ctx context.Context, t *Task) {
@@ -125,7 +183,7 @@ func emit(ctx context.Context, st SentMarker, sender IntentSender, now Clock, lo
 }
 
 // validate checks a request field by field and builds the task.
-func (s *Tasks) validate(req CreateRequest) (*Task, error) {
+func (s *Tasks) validate(req CreateRequest) (*Task, Provider, map[string]any, error) {
 	var fe FieldErrors
 	name := strings.TrimSpace(req.Name)
 	switch {
@@ -149,7 +207,9 @@ func (s *Tasks) validate(req CreateRequest) (*Task, error) {
 		fe.Add("Idempotency-Key", "must be printable ASCII without spaces")
 	}
 	var params map[string]any
-	if len(bytes.TrimSpace(req.Params)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
+	if len(req.Params) > MaxParamsBytes {
+		fe.Add("params", "must be at most %d bytes of JSON", MaxParamsBytes)
+	} else if len(bytes.TrimSpace(req.Params)) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
 		var err error
 		params, err = DecodeParams(req.Params)
 		if err != nil {
@@ -160,16 +220,17 @@ func (s *Tasks) validate(req CreateRequest) (*Task, error) {
 		params = map[string]any{}
 	}
 	var fields []Field
+	var p Provider
 	if req.Type == "" {
 		fe.Add("type", "is required")
-	} else if p, ok := s.Providers.Provider(req.Type); !ok {
+	} else if p, _ = s.Providers.Provider(req.Type); p == nil {
 		fe.Add("type", "unknown export type %q; known types: %s", req.Type, strings.Join(s.Providers.Types(), ", "))
 	} else {
 		fields = p.Fields()
 		if err := p.Validate(params); err != nil {
 			var pe *FieldErrors
 			if !errors.As(err, &pe) {
-				return nil, fmt.Errorf("validate params: %w", err)
+				return nil, nil, nil, fmt.Errorf("validate params: %w", err)
 			}
 			fe.Errors = append(fe.Errors, pe.Errors...)
 		}
@@ -179,11 +240,11 @@ func (s *Tasks) validate(req CreateRequest) (*Task, error) {
 		cols = checkColumns(req.Columns, fields, &fe)
 	}
 	if err := fe.Err(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	canonical, err := json.Marshal(params)
 	if err != nil {
-		return nil, fmt.Errorf("encode params: %w", err)
+		return nil, nil, nil, fmt.Errorf("encode params: %w", err)
 	}
 	t := &Task{
 		Name: name, Type: req.Type, Format: format, Params: canonical, Columns: cols,
@@ -192,7 +253,7 @@ func (s *Tasks) validate(req CreateRequest) (*Task, error) {
 	if req.IdempotencyKey != "" {
 		t.RequestHash = requestHash(t)
 	}
-	return t, nil
+	return t, p, params, nil
 }
 
 // checkColumns validates requested columns against the provider's fields;
@@ -281,23 +342,76 @@ func DecodeParams(raw json.RawMessage) (map[string]any, error) {
 	return m, nil
 }
 
-// Get returns a task.
-func (s *Tasks) Get(ctx context.Context, id int64) (*Task, error) {
+// Get returns one of the actor's tenant's tasks; another tenant's task is
+// not found, never forbidden, so ids leak nothing.
+func (s *Tasks) Get(ctx context.Context, a Actor, id int64) (*Task, error) {
+	if err := a.require(ScopeRead); err != nil {
+		return nil, err
+	}
+	t, err := s.scoped(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.out(t), nil
+}
+
+// scoped reads a task of the actor's tenant: the one place reads and
+// writes by id are scoped.
+func (s *Tasks) scoped(ctx context.Context, a Actor, id int64) (*Task, error) {
 	t, err := s.Store.Get(ctx, id)
+	if err == nil && !a.sees(t) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get task %d: %w", id, err)
 	}
 	return t, nil
 }
 
-// List returns tasks newest first; q.Limit is clamped to [1, 500].
-func (s *Tasks) List(ctx context.Context, q ListQuery) ([]*Task, error) {
+// out fills in what is derived rather than stored: when the file expires.
+func (s *Tasks) out(t *Task) *Task {
+	if t.File != nil && s.FileTTL > 0 && t.FinishedAt != nil {
+		at := t.FinishedAt.Add(s.FileTTL)
+		t.File.ExpiresAt = &at
+	}
+	return t
+}
+
+// fileGone reports whether a SUCCESS task's file was removed by
+// retention, is past its TTL, or is missing from the store.
+func (s *Tasks) fileGone(t *Task) bool {
+	if t.File == nil || t.File.RemovedAt != nil {
+		return true
+	}
+	if t.File.ExpiresAt != nil && !s.Now().Before(*t.File.ExpiresAt) {
+		return true
+	}
+	if s.Files != nil {
+		f, _, err := s.Files.Open(t.File.Name)
+		if err != nil {
+			return errors.Is(err, fs.ErrNotExist)
+		}
+		_ = f.Close()
+	}
+	return false
+}
+
+// List returns the actor's tenant's tasks newest first; q.Limit is
+// clamped to [1, 500].
+func (s *Tasks) List(ctx context.Context, a Actor, q ListQuery) ([]*Task, error) {
+	if err := a.require(ScopeRead); err != nil {
+		return nil, err
+	}
+	q.Tenant = a.Tenant
 	var fe FieldErrors
 	if q.Status != "" && !q.Status.Valid() {
 		fe.Add("status", "must be one of %v", Statuses)
 	}
 	if q.Limit < 0 || q.Limit > 500 {
 		fe.Add("limit", "must be between 1 and 500")
+	}
+	if err := ValidUser(q.Owner); err != nil {
+		fe.Add("owner", "%v", err)
 	}
 	if err := fe.Err(); err != nil {
 		return nil, err
@@ -309,30 +423,55 @@ func (s *Tasks) List(ctx context.Context, q ListQuery) ([]*Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
+	for _, t := range ts {
+		s.out(t)
+	}
 	return ts, nil
 }
 
 // Cancel cancels a waiting task at once; a running one is stopped by its
 // worker, which sees the request at its next heartbeat.
-func (s *Tasks) Cancel(ctx context.Context, id int64) (*Task, error) {
+func (s *Tasks) Cancel(ctx context.Context, a Actor, id int64) (*Task, error) {
+	if err := a.require(ScopeWrite); err != nil {
+		return nil, err
+	}
+	if _, err := s.scoped(ctx, a, id); err != nil {
+		return nil, err
+	}
 	t, err := s.Store.Cancel(ctx, id, s.Now())
 	if err != nil {
 		return nil, s.transitionError(ctx, id, "cancel", err)
 	}
-	return t, nil
+	return s.out(t), nil
 }
 
-// Retry sends a FAILED or CANCELLED task back to the queue now.
-func (s *Tasks) Retry(ctx context.Context, id int64) (*Task, error) {
-	if err := s.Store.Retry(ctx, id, false, s.Now()); err != nil {
+// Retry sends a FAILED or CANCELLED task back to the queue now, and makes
+// a SUCCESS task's file again when it expired or vanished.
+func (s *Tasks) Retry(ctx context.Context, a Actor, id int64) (*Task, error) {
+	if err := a.require(ScopeWrite); err != nil {
+		return nil, err
+	}
+	t, err := s.scoped(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.Status == StatusSuccess {
+		if !s.fileGone(s.out(t)) {
+			return nil, Errorf(KindConflict, "cannot retry task %d: it is SUCCESS and its file is still there", id)
+		}
+		err = s.Store.Remake(ctx, id, s.Now())
+	} else {
+		err = s.Store.Retry(ctx, id, false, s.Now())
+	}
+	if err != nil {
 		return nil, s.transitionError(ctx, id, "retry", err)
 	}
-	t, err := s.Store.Get(ctx, id)
+	t, err = s.Store.Get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("retry task %d: %w", id, err)
 	}
 	s.send(ctx, t)
-	return t, nil
+	return s.out(t), nil
 }
 
 // transitionError turns a lost race into a conflict that says what the
@@ -348,14 +487,40 @@ func (s *Tasks) transitionError(ctx context.Context, id int64, action string, er
 	return Errorf(KindConflict, "cannot %s task %d: it is %s", action, id, t.Status)
 }
 
-// FileOf returns a successful task and its file's store name.
-func (s *Tasks) FileOf(ctx context.Context, id int64) (*Task, error) {
-	t, err := s.Get(ctx, id)
+// FileOf returns a successful task of the actor's tenant whose file can
+// be downloaded.
+func (s *Tasks) FileOf(ctx context.Context, a Actor, id int64) (*Task, error) {
+	if err := a.require(ScopeRead); err != nil {
+		return nil, err
+	}
+	t, err := s.scoped(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
+	return s.downloadable(t)
+}
+
+// LinkedFile returns the task a signed link names, for the link's bearer:
+// the link itself is the credential, so no actor scopes it, but it names
+// one attempt, and a later attempt's file is not the one it was made for.
+func (s *Tasks) LinkedFile(ctx context.Context, id int64, attempt int) (*Task, error) {
+	t, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get task %d: %w", id, err)
+	}
+	if t.Attempts != attempt {
+		return nil, Errorf(KindGone, "this link is for an earlier run of task %d; ask for the task again", id)
+	}
+	return s.downloadable(t)
+}
+
+func (s *Tasks) downloadable(t *Task) (*Task, error) {
+	s.out(t)
 	if t.Status != StatusSuccess || t.File == nil {
-		return nil, Errorf(KindConflict, "task %d has no file: it is %s", id, t.Status)
+		return nil, Errorf(KindConflict, "task %d has no file: it is %s", t.ID, t.Status)
+	}
+	if t.File.RemovedAt != nil || (t.File.ExpiresAt != nil && !s.Now().Before(*t.File.ExpiresAt)) {
+		return nil, Errorf(KindGone, "the file of task %d expired and was deleted; retry the task to make it again", t.ID)
 	}
 	return t, nil
 }

@@ -81,7 +81,7 @@ func TestCreateStoresWaitingTaskAndSendsIntent(t *testing.T) {
 	e := newTasksEnv()
 	ctx := context.Background()
 
-	got, created, err := e.tasks.Create(ctx, validRequest())
+	got, created, err := e.tasks.Create(ctx, acme, validRequest())
 	require.NoError(t, err)
 	require.True(t, created)
 	require.NotZero(t, got.ID)
@@ -113,7 +113,7 @@ func TestCreateWithFailingSenderStillReturnsTask(t *testing.T) {
 	e := newTasksEnv()
 	e.sender.fail(errors.New("broker down"))
 
-	got, created, err := e.tasks.Create(context.Background(), validRequest())
+	got, created, err := e.tasks.Create(context.Background(), acme, validRequest())
 	require.NoError(t, err, "the task is safe in the store; the scheduler sends it later")
 	require.True(t, created)
 	require.Nil(t, got.IntentSentAt)
@@ -130,7 +130,7 @@ func TestCreateWhenTaskIsClaimedBeforeMarkSent(t *testing.T) {
 		_, err := e.store.Claim(context.Background(), in.TaskID, "w1", t0, t0.Add(6*time.Minute))
 		require.NoError(t, err)
 	}
-	got, created, err := e.tasks.Create(context.Background(), validRequest())
+	got, created, err := e.tasks.Create(context.Background(), acme, validRequest())
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Nil(t, got.IntentSentAt, "MarkSent lost the race: nothing recorded")
@@ -142,7 +142,7 @@ func TestCreateStoreFailure(t *testing.T) {
 	e := newTasksEnv()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the fake store refuses a dead context, as a driver would
-	_, created, err := e.tasks.Create(ctx, validRequest())
+	_, created, err := e.tasks.Create(ctx, acme, validRequest())
 	require.Error(t, err)
 	require.False(t, created)
 	require.ErrorIs(t, err, context.Canceled)
@@ -211,7 +211,7 @@ func TestCreateValidation(t *testing.T) {
 			e := newTasksEnv()
 			req := validRequest()
 			tc.edit(&req)
-			got, created, err := e.tasks.Create(context.Background(), req)
+			got, created, err := e.tasks.Create(context.Background(), acme, req)
 			require.Error(t, err)
 			require.Nil(t, got)
 			require.False(t, created)
@@ -307,7 +307,7 @@ func TestCreateAccepts(t *testing.T) {
 			e := newTasksEnv()
 			req := validRequest()
 			tc.edit(&req)
-			got, created, err := e.tasks.Create(context.Background(), req)
+			got, created, err := e.tasks.Create(context.Background(), acme, req)
 			require.NoError(t, err)
 			require.True(t, created)
 			tc.check(t, got)
@@ -331,7 +331,7 @@ func TestCreateAccepts(t *testing.T) {
 func TestCreateDefaultColumnsHeaderFallsBackToFieldName(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
-	got, _, err := e.tasks.Create(context.Background(), domain.CreateRequest{Name: "u", Type: "users"})
+	got, _, err := e.tasks.Create(context.Background(), acme, domain.CreateRequest{Name: "u", Type: "users"})
 	require.NoError(t, err)
 	require.Equal(t, []domain.Column{{Field: "id", Header: "ID"}, {Field: "nick", Header: "nick"}}, got.Columns)
 }
@@ -341,7 +341,7 @@ func TestCreateProviderValidationError(t *testing.T) {
 	e := newTasksEnv()
 	req := validRequest()
 	req.Params = json.RawMessage(`{"explode": true}`)
-	_, _, err := e.tasks.Create(context.Background(), req)
+	_, _, err := e.tasks.Create(context.Background(), acme, req)
 	require.Error(t, err)
 	require.Equal(t, domain.KindInternal, domain.KindOf(err), "not the client's fault")
 	require.Contains(t, err.Error(), "backend unavailable")
@@ -357,7 +357,7 @@ func TestCreateIdempotency(t *testing.T) {
 		e := newTasksEnv()
 		req := validRequest()
 		req.IdempotencyKey = "k-1"
-		first, created, err := e.tasks.Create(ctx, req)
+		first, created, err := e.tasks.Create(ctx, acme, req)
 		require.NoError(t, err)
 		require.True(t, created)
 		require.NotEmpty(t, first.RequestHash)
@@ -371,7 +371,7 @@ func TestCreateIdempotency(t *testing.T) {
 		again.Format = domain.FormatXLSX
 		again.Columns = defaultOrderColumns()
 		for _, r := range []domain.CreateRequest{req, again} {
-			second, created, err := e.tasks.Create(ctx, r)
+			second, created, err := e.tasks.Create(ctx, acme, r)
 			require.NoError(t, err)
 			require.False(t, created)
 			require.Equal(t, first.ID, second.ID)
@@ -395,10 +395,10 @@ func TestCreateIdempotency(t *testing.T) {
 				e := newTasksEnv()
 				req := validRequest()
 				req.IdempotencyKey = "k-1"
-				_, _, err := e.tasks.Create(ctx, req)
+				_, _, err := e.tasks.Create(ctx, acme, req)
 				require.NoError(t, err)
 				edit(&req)
-				got, created, err := e.tasks.Create(ctx, req)
+				got, created, err := e.tasks.Create(ctx, acme, req)
 				require.Error(t, err)
 				require.Nil(t, got)
 				require.False(t, created)
@@ -415,10 +415,10 @@ func TestCreateIdempotency(t *testing.T) {
 		e := newTasksEnv()
 		req := validRequest()
 		req.IdempotencyKey = "a"
-		a, _, err := e.tasks.Create(ctx, req)
+		a, _, err := e.tasks.Create(ctx, acme, req)
 		require.NoError(t, err)
 		req.IdempotencyKey = "b"
-		b, created, err := e.tasks.Create(ctx, req)
+		b, created, err := e.tasks.Create(ctx, acme, req)
 		require.NoError(t, err)
 		require.True(t, created)
 		require.NotEqual(t, a.ID, b.ID)
@@ -429,7 +429,7 @@ func TestCreateIdempotency(t *testing.T) {
 		t.Parallel()
 		e := newTasksEnv()
 		for range 3 {
-			_, created, err := e.tasks.Create(ctx, validRequest())
+			_, created, err := e.tasks.Create(ctx, acme, validRequest())
 			require.NoError(t, err)
 			require.True(t, created)
 		}
@@ -441,11 +441,11 @@ func TestGet(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
 	id := e.store.put(&domain.Task{Name: "x", Type: "orders", Status: notExecuted})
-	got, err := e.tasks.Get(context.Background(), id)
+	got, err := e.tasks.Get(context.Background(), acme, id)
 	require.NoError(t, err)
 	require.Equal(t, id, got.ID)
 
-	_, err = e.tasks.Get(context.Background(), 999)
+	_, err = e.tasks.Get(context.Background(), acme, 999)
 	require.ErrorIs(t, err, domain.ErrNotFound)
 	require.Equal(t, domain.KindNotFound, domain.KindOf(err))
 	require.Contains(t, err.Error(), "999")
@@ -470,7 +470,7 @@ func TestCancel(t *testing.T) {
 			t.Parallel()
 			e := newTasksEnv()
 			id := e.store.put(&domain.Task{Type: "orders", Status: tc.from, WorkerID: "w1", Attempts: 1})
-			got, err := e.tasks.Cancel(context.Background(), id)
+			got, err := e.tasks.Cancel(context.Background(), acme, id)
 			if tc.conflict {
 				require.Error(t, err)
 				require.Nil(t, got)
@@ -490,7 +490,7 @@ func TestCancel(t *testing.T) {
 	t.Run("unknown id", func(t *testing.T) {
 		t.Parallel()
 		e := newTasksEnv()
-		_, err := e.tasks.Cancel(context.Background(), 42)
+		_, err := e.tasks.Cancel(context.Background(), acme, 42)
 		require.ErrorIs(t, err, domain.ErrNotFound)
 		require.Equal(t, domain.KindNotFound, domain.KindOf(err))
 	})
@@ -506,13 +506,18 @@ func TestRetry(t *testing.T) {
 			id := e.store.put(&domain.Task{
 				Type: "orders", Status: from, Attempts: 2, Error: "boom", Permanent: from == failed,
 				NextAttemptAt: &next, CancelRequested: from == cancelled,
+				File: &domain.FileInfo{Name: "kept.csv"}, FinishedAt: &t0,
 			})
-			got, err := e.tasks.Retry(context.Background(), id)
+			got, err := e.tasks.Retry(context.Background(), acme, id)
 			if from != failed && from != cancelled {
 				require.Error(t, err)
 				require.Nil(t, got)
 				require.Equal(t, domain.KindConflict, domain.KindOf(err))
-				require.Equal(t, fmt.Sprintf("cannot retry task %d: it is %s", id, from), err.Error())
+				want := fmt.Sprintf("cannot retry task %d: it is %s", id, from)
+				if from == succeeded {
+					want += " and its file is still there"
+				}
+				require.Equal(t, want, err.Error())
 				require.Equal(t, from, e.store.task(id).Status)
 				require.Empty(t, e.sender.intents())
 				return
@@ -533,7 +538,7 @@ func TestRetry(t *testing.T) {
 	t.Run("unknown id", func(t *testing.T) {
 		t.Parallel()
 		e := newTasksEnv()
-		_, err := e.tasks.Retry(context.Background(), 42)
+		_, err := e.tasks.Retry(context.Background(), acme, 42)
 		require.ErrorIs(t, err, domain.ErrNotFound)
 		require.Equal(t, domain.KindNotFound, domain.KindOf(err))
 	})
@@ -543,7 +548,7 @@ func TestRetry(t *testing.T) {
 		e := newTasksEnv()
 		e.sender.fail(errors.New("broker down"))
 		id := e.store.put(&domain.Task{Type: "orders", Status: failed})
-		got, err := e.tasks.Retry(context.Background(), id)
+		got, err := e.tasks.Retry(context.Background(), acme, id)
 		require.NoError(t, err)
 		require.Equal(t, notExecuted, got.Status)
 		require.Nil(t, got.IntentSentAt)
@@ -551,26 +556,72 @@ func TestRetry(t *testing.T) {
 	})
 }
 
+func TestRetryRemakesAnExpiredFile(t *testing.T) {
+	t.Parallel()
+	e := newTasksEnv()
+	e.tasks.FileTTL = time.Hour
+	old := t0.Add(-2 * time.Hour)
+	id := e.store.put(&domain.Task{Type: "orders", Status: succeeded, Attempts: 1, FinishedAt: &old,
+		File: &domain.FileInfo{Name: "task-1-1.csv"}})
+	_, err := e.tasks.FileOf(context.Background(), acme, id)
+	require.Equal(t, domain.KindGone, domain.KindOf(err))
+	got, err := e.tasks.Retry(context.Background(), acme, id)
+	require.NoError(t, err)
+	require.Equal(t, notExecuted, got.Status)
+	require.Equal(t, []string{"remake"}, e.store.eventNames(id))
+	require.Equal(t, []domain.Intent{{TaskID: id, Type: "orders"}}, e.sender.intents())
+}
+
+func TestOtherTenantsTasksAreNotFound(t *testing.T) {
+	t.Parallel()
+	e := newTasksEnv()
+	ctx := context.Background()
+	globex := domain.Actor{Tenant: "globex", Scopes: domain.Scopes}
+	id := e.store.put(&domain.Task{Type: "orders", Status: succeeded, File: &domain.FileInfo{Name: "f.csv"}})
+	_, err := e.tasks.Get(ctx, globex, id)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	_, err = e.tasks.FileOf(ctx, globex, id)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	_, err = e.tasks.Cancel(ctx, globex, id)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	_, err = e.tasks.Retry(ctx, globex, id)
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	ts, err := e.tasks.List(ctx, globex, domain.ListQuery{})
+	require.NoError(t, err)
+	require.Empty(t, ts)
+	ts, err = e.tasks.List(ctx, acme, domain.ListQuery{})
+	require.NoError(t, err)
+	require.Len(t, ts, 1)
+
+	reader := domain.Actor{Tenant: "acme", Scopes: []domain.Scope{domain.ScopeRead}}
+	_, err = e.tasks.Cancel(ctx, reader, id)
+	require.Equal(t, domain.KindForbidden, domain.KindOf(err))
+	_, _, err = e.tasks.Create(ctx, reader, validRequest())
+	require.Equal(t, domain.KindForbidden, domain.KindOf(err))
+	_, err = e.tasks.Get(ctx, reader, id)
+	require.NoError(t, err)
+}
+
 func TestFileOf(t *testing.T) {
 	t.Parallel()
 	e := newTasksEnv()
 	ctx := context.Background()
 	done := e.store.put(&domain.Task{Status: succeeded, File: &domain.FileInfo{Name: "task-1-1.xlsx", Rows: 3}})
-	got, err := e.tasks.FileOf(ctx, done)
+	got, err := e.tasks.FileOf(ctx, acme, done)
 	require.NoError(t, err)
 	require.Equal(t, "task-1-1.xlsx", got.File.Name)
 
 	for _, s := range []domain.Status{notExecuted, executing, failed, cancelled} {
 		id := e.store.put(&domain.Task{Status: s})
-		_, err := e.tasks.FileOf(ctx, id)
+		_, err := e.tasks.FileOf(ctx, acme, id)
 		require.Equal(t, domain.KindConflict, domain.KindOf(err), s)
 		require.Contains(t, err.Error(), "it is "+string(s))
 	}
 	noFile := e.store.put(&domain.Task{Status: succeeded})
-	_, err = e.tasks.FileOf(ctx, noFile)
+	_, err = e.tasks.FileOf(ctx, acme, noFile)
 	require.Equal(t, domain.KindConflict, domain.KindOf(err))
 
-	_, err = e.tasks.FileOf(ctx, 999)
+	_, err = e.tasks.FileOf(ctx, acme, 999)
 	require.Equal(t, domain.KindNotFound, domain.KindOf(err))
 }
 
@@ -593,7 +644,7 @@ func TestList(t *testing.T) {
 		}
 		for _, tc := range tests {
 			e := newTasksEnv()
-			_, err := e.tasks.List(ctx, tc.q)
+			_, err := e.tasks.List(ctx, acme, tc.q)
 			require.Equal(t, domain.KindInvalid, domain.KindOf(err), tc.name)
 			var fe *domain.FieldErrors
 			require.ErrorAs(t, err, &fe)
@@ -609,7 +660,7 @@ func TestList(t *testing.T) {
 		t.Parallel()
 		for in, want := range map[int]int{0: 50, 1: 1, 50: 50, 500: 500} {
 			e := newTasksEnv()
-			_, err := e.tasks.List(ctx, domain.ListQuery{Limit: in})
+			_, err := e.tasks.List(ctx, acme, domain.ListQuery{Limit: in})
 			require.NoError(t, err)
 			e.store.mu.Lock()
 			got := e.store.lastList.Limit
@@ -628,10 +679,10 @@ func TestList(t *testing.T) {
 			}
 			e.store.put(&domain.Task{Type: "orders", Status: s})
 		}
-		got, err := e.tasks.List(ctx, domain.ListQuery{Status: failed, Limit: 2})
+		got, err := e.tasks.List(ctx, acme, domain.ListQuery{Status: failed, Limit: 2})
 		require.NoError(t, err)
 		require.Equal(t, []int64{6, 4}, ids(got))
-		got, err = e.tasks.List(ctx, domain.ListQuery{Status: failed, BeforeID: 4})
+		got, err = e.tasks.List(ctx, acme, domain.ListQuery{Status: failed, BeforeID: 4})
 		require.NoError(t, err)
 		require.Equal(t, []int64{2}, ids(got))
 	})
@@ -641,7 +692,7 @@ func TestList(t *testing.T) {
 		e := newTasksEnv()
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := e.tasks.List(cctx, domain.ListQuery{})
+		_, err := e.tasks.List(cctx, acme, domain.ListQuery{})
 		require.ErrorIs(t, err, context.Canceled)
 		require.Equal(t, domain.KindInternal, domain.KindOf(err))
 	})
@@ -772,14 +823,14 @@ func TestCreatePausesSendsAfterAFailure(t *testing.T) {
 	e := newTasksEnv()
 	ctx := context.Background()
 	e.sender.fail(errors.New("broker down"))
-	_, _, err := e.tasks.Create(ctx, validRequest())
+	_, _, err := e.tasks.Create(ctx, acme, validRequest())
 	require.NoError(t, err)
 	require.Equal(t, 1, e.sender.sendAttempts())
 
 	// For a few seconds creates do not wait on the broker at all.
 	e.sender.fail(nil)
 	e.clock.Advance(4 * time.Second)
-	second, created, err := e.tasks.Create(ctx, validRequest())
+	second, created, err := e.tasks.Create(ctx, acme, validRequest())
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Nil(t, second.IntentSentAt, "left to the scheduler")
@@ -787,7 +838,7 @@ func TestCreatePausesSendsAfterAFailure(t *testing.T) {
 
 	// Then they send again.
 	e.clock.Advance(2 * time.Second)
-	third, _, err := e.tasks.Create(ctx, validRequest())
+	third, _, err := e.tasks.Create(ctx, acme, validRequest())
 	require.NoError(t, err)
 	require.NotNil(t, third.IntentSentAt)
 	require.Equal(t, []domain.Intent{{TaskID: third.ID, Type: "orders"}}, e.sender.intents())

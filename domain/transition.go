@@ -25,13 +25,16 @@ var (
 	// Retry: a user, or the retry policy, sends a failed or cancelled task
 	// back to the queue.
 	Retry = Transition{"retry", []Status{StatusFailed, StatusCancelled}, StatusNotExecuted}
+	// Remake: a user asks again for a SUCCESS task whose file expired or
+	// vanished; the task runs again.
+	Remake = Transition{"remake", []Status{StatusSuccess}, StatusNotExecuted}
 	// Release: the owning worker hands an unfinished task back (shutdown),
 	// or the scheduler rescues it from a worker whose lease lapsed.
 	Release = Transition{"release", []Status{StatusExecuting}, StatusNotExecuted}
 )
 
 // Transitions lists every legal transition.
-var Transitions = []Transition{Claim, Succeed, Fail, CancelWaiting, CancelRunning, Retry, Release}
+var Transitions = []Transition{Claim, Succeed, Fail, CancelWaiting, CancelRunning, Retry, Remake, Release}
 
 // Allows reports whether the transition may start from status s.
 func (t Transition) Allows(s Status) bool {

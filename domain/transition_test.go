@@ -20,8 +20,9 @@ const (
 // claim; cancel while waiting (queued, or FAILED awaiting an automatic
 // retry); succeed, fail, stop on request, or go back
 // to the queue (release on shutdown, rescue of a lapsed lease) while
-// running; retry of a failed or cancelled task. Nothing leaves SUCCESS and
-// no status moves to itself.
+// running; retry of a failed or cancelled task; remake of a SUCCESS task
+// whose file expired. SUCCESS leaves only for the queue and no status moves
+// to itself.
 var legalMoves = map[[2]domain.Status]bool{
 	{notExecuted, executing}: true,
 	{notExecuted, cancelled}: true,
@@ -32,6 +33,7 @@ var legalMoves = map[[2]domain.Status]bool{
 	{executing, notExecuted}: true,
 	{failed, notExecuted}:    true,
 	{cancelled, notExecuted}: true,
+	{succeeded, notExecuted}: true,
 }
 
 func TestCanMoveEveryPair(t *testing.T) {
@@ -57,10 +59,10 @@ func TestCanMoveUnknownStatuses(t *testing.T) {
 	require.False(t, domain.CanMove("not_executed", executing), "statuses are case sensitive")
 }
 
-func TestNothingLeavesSuccessAndNoSelfMoves(t *testing.T) {
+func TestSuccessOnlyRemadeAndNoSelfMoves(t *testing.T) {
 	t.Parallel()
 	for _, to := range domain.Statuses {
-		require.False(t, domain.CanMove(succeeded, to), "SUCCESS -> %s", to)
+		require.Equal(t, to == notExecuted, domain.CanMove(succeeded, to), "SUCCESS -> %s", to)
 		require.False(t, domain.CanMove(to, to), "%s -> itself", to)
 	}
 }
@@ -78,6 +80,7 @@ func TestTransitionsTable(t *testing.T) {
 		"cancel":         {[]domain.Status{notExecuted, failed}, cancelled},
 		"cancel_running": {[]domain.Status{executing}, cancelled},
 		"retry":          {[]domain.Status{failed, cancelled}, notExecuted},
+		"remake":         {[]domain.Status{succeeded}, notExecuted},
 		"release":        {[]domain.Status{executing}, notExecuted},
 	}
 	require.Len(t, domain.Transitions, len(want))
@@ -95,7 +98,7 @@ func TestTransitionsTable(t *testing.T) {
 	}
 	// The named vars are the entries of the table.
 	named := []domain.Transition{domain.Claim, domain.Succeed, domain.Fail, domain.CancelWaiting,
-		domain.CancelRunning, domain.Retry, domain.Release}
+		domain.CancelRunning, domain.Retry, domain.Remake, domain.Release}
 	require.Equal(t, named, domain.Transitions)
 }
 

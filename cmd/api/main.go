@@ -30,6 +30,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, getenv)
 	}
+	if len(args) > 0 && (args[0] == "keys" || args[0] == "tenants") {
+		return admin(ctx, args, getenv, stdout)
+	}
 	// Cancelled also when serving fails, so the worker and scheduler stop.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -38,11 +41,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := cfg.Logger(stdout, "api")
+	linkSecret, err := app.LinkSecret(cfg)
+	if err != nil {
+		return err
+	}
 	core, err := app.Open(ctx, cfg, getenv, log)
 	if err != nil {
 		return err
 	}
 	defer core.Close()
+	keys := app.NewKeys(core.Store)
+	var firstKey string
+	if cfg.Embedded() {
+		// A one-command demo: the first start makes a key to try it with.
+		// The MySQL mode never makes keys by itself.
+		if ks, err := keys.List(ctx); err != nil {
+			return err
+		} else if len(ks) == 0 {
+			if firstKey, _, err = keys.Create(ctx, "default", "make run", domain.DefaultScopes); err != nil {
+				return err
+			}
+		}
+	}
 
 	var sender domain.IntentSender
 	var queue *memqueue.Queue
@@ -81,7 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
-			Tasks: tasks, Files: core.Files, Links: core.Links, Health: core.Store.Ping, Log: log,
+			Tasks: tasks, Auth: keys, Files: core.Files, Redirects: core.Links, Health: core.Store.Ping, Log: log,
+			Links: &httpapi.Links{Secret: linkSecret, TTL: cfg.LinkTTL, Now: time.Now},
 		}),
 		// A request's headers and body must arrive in time: a client that
 		// stops mid-body cannot hold a descriptor and its buffers for long.
@@ -114,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.Scheduler {
 		wg.Go(func() { sched.Run(ctx, cfg.SchedulerInterval) })
 	}
-	printWelcome(stdout, ln.Addr(), cfg)
+	printWelcome(stdout, ln.Addr(), cfg, firstKey)
 
 	select {
 	case <-ctx.Done():
@@ -134,7 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return err
 }
 
-func printWelcome(w io.Writer, addr net.Addr, cfg app.Config) {
+func printWelcome(w io.Writer, addr net.Addr, cfg app.Config, firstKey string) {
 	host := addr.String()
 	if a, ok := addr.(*net.TCPAddr); ok && (a.IP.IsUnspecified() || a.IP == nil) {
 		host = fmt.Sprintf("127.0.0.1:%d", a.Port)
@@ -144,7 +165,12 @@ func printWelcome(w io.Writer, addr net.Addr, cfg app.Config) {
 		mode = "shared (MySQL and/or RocketMQ)"
 	}
 	fmt.Fprintf(w, "Download Center API listening on http://%s  mode: %s\n", host, mode)
-	fmt.Fprintf(w, "Try:\n  curl -s -XPOST http://%s/api/v1/tasks -H 'Content-Type: application/json' \\\n"+
+	if firstKey != "" {
+		fmt.Fprintf(w, "Made an API key for tenant default (shown only now; more with `dc-api keys create`):\n  export DC_KEY=%s\n", firstKey)
+	} else {
+		fmt.Fprintf(w, "Requests need an API key: export DC_KEY=<key>  (make one with: dc-api keys create --tenant default --name me)\n")
+	}
+	fmt.Fprintf(w, "Try:\n  curl -s -XPOST http://%s/api/v1/tasks -H \"Authorization: Bearer $DC_KEY\" -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"name\":\"Orders\",\"type\":\"demo\",\"format\":\"xlsx\",\"params\":{\"rows\":50000}}'\n", host)
 }
 

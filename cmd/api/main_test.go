@@ -44,8 +44,7 @@ func embedded(t *testing.T, dataDir string, extra map[string]string) (*proctest.
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := proctest.Start(t, "dc-api", apiBin, env)
-	return p, proctest.NewClient(p.WaitListening(t))
+	return proctest.StartAPI(t, "dc-api", apiBin, env)
 }
 
 // TestEmbeddedExports is the acceptance run: a 50,000-row xlsx and

@@ -39,15 +39,16 @@ var listening = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 // client talks to one dc-api.
 type client struct {
 	base string
+	key  string
 	http *http.Client
 }
 
 // newClient returns a client of base whose connection pool keeps
 // conns connections, so concurrent creates reuse theirs.
-func newClient(base string, conns int) *client {
+func newClient(base, key string, conns int) *client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conns, conns
-	return &client{base: base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &client{base: base, key: key, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // close drops the pooled connections.
@@ -89,6 +90,7 @@ func (c *client) get(ctx context.Context, id int64) (task, error) {
 }
 
 func (c *client) do(req *http.Request, want int, v any) error {
+	req.Header.Set("Authorization", "Bearer "+c.key)
 	res, err := c.http.Do(req)
 	if err != nil {
 		return err

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,7 +15,10 @@ import (
 // startAPI starts a dc-api on a free port with env added and returns it
 // with a client of it.
 func (b *bench) startAPI(ctx context.Context, name string, env map[string]string) (*proc, *client, error) {
-	full := map[string]string{"DC_HTTP_ADDR": "127.0.0.1:0", "DC_LOG_LEVEL": "info"}
+	// No tenant limits: the bench measures throughput, and its one tenant
+	// creates far more than 600 tasks a minute.
+	full := map[string]string{"DC_HTTP_ADDR": "127.0.0.1:0", "DC_LOG_LEVEL": "info",
+		"DC_TENANT_MAX_ACTIVE": "0", "DC_TENANT_CREATES_PER_MINUTE": "0", "DC_LINK_SECRET": "bench-link-secret-0123456789abcdef01"}
 	for k, v := range env {
 		full[k] = v
 	}
@@ -25,7 +31,30 @@ func (b *bench) startAPI(ctx context.Context, name string, env map[string]string
 		p.stop(stopGrace)
 		return nil, nil, err
 	}
-	return p, newClient(m[1], 2*b.cfg.Concurrency), nil
+	key, err := makeKey(ctx, b.apiBin, full, b.cfg.ProcEnv)
+	if err != nil {
+		p.stop(stopGrace)
+		return nil, nil, err
+	}
+	return p, newClient(m[1], key, 2*b.cfg.Concurrency), nil
+}
+
+// makeKey runs `dc-api keys create` on the database of the dc-api started
+// with env and extra, returning the key.
+func makeKey(ctx context.Context, bin string, env, extra map[string]string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, "keys", "create", "--tenant", "bench", "--name", "bench")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}
+	for _, m := range []map[string]string{env, extra} {
+		for k, v := range m {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("dc-api keys create: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
 
 // stackEnv is the environment of the stack's processes on database dsn.

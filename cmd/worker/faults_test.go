@@ -87,8 +87,7 @@ func TestDuplicateIntents(t *testing.T) {
 	dupAPI, err := proctest.Build(dir, "github.com/downloadcenter/dc/cmd/api", "dupintents")
 	require.NoError(t, err)
 	env := s.with("DC_HTTP_ADDR", "127.0.0.1:0")
-	api := proctest.Start(t, "dc-api-dup", dupAPI, env)
-	c := proctest.NewClient(api.WaitListening(t))
+	_, c := proctest.StartAPI(t, "dc-api-dup", dupAPI, env)
 	workers := []*proctest.Proc{}
 	for _, id := range []string{"dup-a", "dup-b"} {
 		workers = append(workers, proctest.Start(t, id, workerBin, s.with("DC_WORKER_ID", id, "DC_LOG_LEVEL", "debug")))

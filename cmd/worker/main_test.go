@@ -55,8 +55,8 @@ func newStack(t *testing.T) *stack {
 		"DC_ROCKETMQ_GROUP": fmt.Sprintf("dc-it-%d-%d", os.Getpid(), time.Now().UnixNano()),
 		"DC_STORAGE_DIR":    t.TempDir(), "DC_DATA_DIR": t.TempDir(),
 		"DC_SCHEDULER_INTERVAL": "500ms", "DC_LEASE_TTL": "5s", "DC_RETRY_BACKOFF": "200ms",
-		"DC_SHUTDOWN_GRACE": "5s",
-		"DC_DEMO":           "true", // the tests export demo rows; outside the embedded mode it is opt-in
+		"DC_SHUTDOWN_GRACE": "5s", "DC_LINK_SECRET": "proctest-link-secret-0123456789abcdef",
+		"DC_DEMO": "true", // the tests export demo rows; outside the embedded mode it is opt-in
 	}}
 }
 
@@ -73,8 +73,7 @@ func (s *stack) with(kv ...string) map[string]string {
 
 func (s *stack) api(t *testing.T) (*proctest.Proc, *proctest.Client) {
 	t.Helper()
-	p := proctest.Start(t, "dc-api", apiBin, s.with("DC_HTTP_ADDR", "127.0.0.1:0"))
-	return p, proctest.NewClient(p.WaitListening(t))
+	return proctest.StartAPI(t, "dc-api", apiBin, s.with("DC_HTTP_ADDR", "127.0.0.1:0"))
 }
 
 var workerStarted = regexp.MustCompile(`worker started`)

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -28,8 +30,14 @@ func statusOf(k domain.Kind) int {
 		return http.StatusNotFound
 	case domain.KindConflict:
 		return http.StatusConflict
-	case domain.KindMismatch:
+	case domain.KindMismatch, domain.KindTooLarge:
 		return http.StatusUnprocessableEntity
+	case domain.KindForbidden:
+		return http.StatusForbidden
+	case domain.KindLimited:
+		return http.StatusTooManyRequests
+	case domain.KindGone:
+		return http.StatusGone
 	default:
 		return http.StatusInternalServerError
 	}
@@ -54,8 +62,14 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	status := statusOf(domain.KindOf(err))
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		s.log.Error("request failed", "method", c.Request.Method, "route", c.FullPath(), "err", err)
 		writeProblem(c, status, "internal error; it has been logged", nil)
+		return
+	}
+	var le *domain.LimitError
+	if errors.As(err, &le) {
+		c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(le.RetryAfter.Seconds())))))
+		writeProblem(c, http.StatusTooManyRequests, le.Message, nil)
 		return
 	}
 	var de *domain.Error

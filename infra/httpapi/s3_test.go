@@ -41,16 +41,23 @@ func TestDownloadFromBucket(t *testing.T) {
 		Store: store, Sender: memqueue.New(100, time.Second), Providers: domain.Registry{demo.Type: demo.New()},
 		Now: func() time.Time { return time.Now().UTC() }, Log: log,
 	}
+	keys := &domain.Keys{Store: store, Now: func() time.Time { return time.Now().UTC() }, CacheTTL: time.Minute}
+	key, _, err := keys.Create(context.Background(), "acme", "tests", domain.DefaultScopes)
+	require.NoError(t, err)
 	serve := func(links domain.FileLinker) *httptest.Server {
-		srv := httptest.NewServer(httpapi.New(httpapi.Config{Tasks: tasks, Files: files, Links: links, Log: log}))
+		srv := httptest.NewServer(httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Files: files, Redirects: links, Log: log}))
 		t.Cleanup(srv.Close)
 		return srv
 	}
 	redirecting, proxying := serve(files), serve(nil)
 
 	ctx := context.Background()
-	res, err := http.Post(redirecting.URL+"/api/v1/tasks", "application/json",
+	post, err := http.NewRequest(http.MethodPost, redirecting.URL+"/api/v1/tasks",
 		strings.NewReader(`{"name":"Résumé Q3","type":"demo","format":"csv","params":{"rows":1}}`))
+	require.NoError(t, err)
+	post.Header.Set("Content-Type", "application/json")
+	post.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(post)
 	require.NoError(t, err)
 	var tk struct{ ID int64 }
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&tk))
@@ -74,6 +81,7 @@ func TestDownloadFromBucket(t *testing.T) {
 	get := func(c *http.Client, url string, hdr ...string) (*http.Response, []byte) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
@@ -84,6 +92,11 @@ func TestDownloadFromBucket(t *testing.T) {
 		require.NoError(t, err)
 		return res, b
 	}
+	// The key is for the API only, never for the bucket a redirect leads to.
+	follow := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		req.Header.Del("Authorization")
+		return nil
+	}}
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	t.Run("redirect", func(t *testing.T) {
@@ -94,13 +107,13 @@ func TestDownloadFromBucket(t *testing.T) {
 		require.Contains(t, loc, "X-Amz-Signature=")
 		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 
-		res, body := get(http.DefaultClient, redirecting.URL+path)
+		res, body := get(follow, redirecting.URL+path)
 		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
 		require.Equal(t, content, body)
 		require.Equal(t, wantCD, res.Header.Get("Content-Disposition"))
 		require.Equal(t, "text/csv; charset=utf-8", res.Header.Get("Content-Type"))
 
-		res, body = get(http.DefaultClient, redirecting.URL+path, "Range", "bytes=3-6")
+		res, body = get(follow, redirecting.URL+path, "Range", "bytes=3-6")
 		require.Equal(t, http.StatusPartialContent, res.StatusCode)
 		require.Equal(t, content[3:7], body)
 	})

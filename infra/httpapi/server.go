@@ -30,21 +30,29 @@ const DefaultMaxBody = 1 << 20
 
 // Server serves the API.
 type Server struct {
-	tasks   *domain.Tasks
-	files   domain.FileStore
-	links   domain.FileLinker
-	health  func(context.Context) error
-	log     *slog.Logger
-	maxBody int64
+	tasks *domain.Tasks
+	auth  Authenticator
+	links *Links
+	files domain.FileStore
+	// redirects, when set, answers downloads with a store's link.
+	redirects domain.FileLinker
+	health    func(context.Context) error
+	log       *slog.Logger
+	maxBody   int64
 }
 
 // Config is what the API needs.
 type Config struct {
 	Tasks *domain.Tasks
+	// Auth checks the API key every /api/v1 request must carry.
+	Auth Authenticator
+	// Links signs the file links of task JSON and checks them on download.
+	Links *Links
 	Files domain.FileStore
-	// Links, when set, serves downloads by redirecting to a link of the
-	// store (a presigned bucket URL) instead of streaming the file.
-	Links domain.FileLinker
+	// Redirects, when set, serves downloads (authenticated and by signed
+	// link) by redirecting to a link of the store (a presigned bucket URL)
+	// instead of streaming the file.
+	Redirects domain.FileLinker
 	// Health checks the dependencies /healthz reports on; nil means none.
 	Health  func(context.Context) error
 	Log     *slog.Logger
@@ -54,7 +62,11 @@ type Config struct {
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{tasks: cfg.Tasks, files: cfg.Files, links: cfg.Links, health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
+	if cfg.Auth == nil {
+		panic("httpapi: Config.Auth is required: every /api/v1 request is authenticated")
+	}
+	s := &Server{tasks: cfg.Tasks, auth: cfg.Auth, links: cfg.Links, files: cfg.Files, redirects: cfg.Redirects,
+		health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -69,7 +81,8 @@ func New(cfg Config) http.Handler {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
 	})
 	r.GET("/healthz", s.healthz)
-	v1 := r.Group("/api/v1")
+	r.GET(linkPrefix+":token", s.linkDownload)
+	v1 := r.Group("/api/v1", s.authenticate)
 	v1.POST("/tasks", s.create)
 	v1.GET("/tasks", s.list)
 	v1.GET("/tasks/:id", s.get)
@@ -92,11 +105,19 @@ func (s *Server) recover(c *gin.Context) {
 	c.Next()
 }
 
+// accessLog logs every request at info with its route template, never
+// its path: a link's path holds its signature, and the key is never
+// logged at all.
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	s.log.Debug("http request", "method", c.Request.Method, "path", c.Request.URL.Path,
-		"status", c.Writer.Status(), "duration", time.Since(start))
+	route := c.FullPath()
+	if route == "" {
+		route = "(no route)"
+	}
+	a := actor(c)
+	s.log.Info("http request", "method", c.Request.Method, "route", route,
+		"status", c.Writer.Status(), "duration", time.Since(start), "tenant", a.Tenant, "key_id", a.KeyID)
 }
 
 func (s *Server) healthz(c *gin.Context) {
@@ -143,7 +164,7 @@ func (s *Server) create(c *gin.Context) {
 		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	t, created, err := s.tasks.Create(c.Request.Context(), domain.CreateRequest{
+	t, created, err := s.tasks.Create(c.Request.Context(), actor(c), domain.CreateRequest{
 		Name: body.Name, Type: body.Type, Format: body.Format, Params: body.Params, Columns: body.Columns,
 		IdempotencyKey: c.GetHeader("Idempotency-Key"),
 	})
@@ -155,7 +176,7 @@ func (s *Server) create(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 	c.Header("Location", taskPath(t.ID))
-	c.JSON(http.StatusAccepted, view(t))
+	c.JSON(http.StatusAccepted, s.view(t))
 }
 
 // decodeStrict decodes one JSON object, naming what is wrong with it.
@@ -221,17 +242,25 @@ func (s *Server) get(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := s.tasks.Get(c.Request.Context(), id)
+	t, err := s.tasks.Get(c.Request.Context(), actor(c), id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, view(t))
+	c.JSON(http.StatusOK, s.view(t))
 }
 
 func (s *Server) list(c *gin.Context) {
-	q := domain.ListQuery{Status: domain.Status(strings.ToUpper(c.Query("status"))), Type: c.Query("type"), Limit: 50}
+	q := domain.ListQuery{Status: domain.Status(strings.ToUpper(c.Query("status"))), Type: c.Query("type"), Owner: c.Query("owner"), Limit: 50}
 	var fe domain.FieldErrors
+	expand := false
+	switch v := c.Query("expand"); v {
+	case "":
+	case "params":
+		expand = true
+	default:
+		fe.Add("expand", "must be params, not %q", v)
+	}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -250,14 +279,19 @@ func (s *Server) list(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ts, err := s.tasks.List(c.Request.Context(), q)
+	ts, err := s.tasks.List(c.Request.Context(), actor(c), q)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	// List items leave out params and columns (up to 16 KiB and 200
+	// columns each) unless asked for, so a page stays small.
 	items := make([]taskView, len(ts))
 	for i, t := range ts {
-		items[i] = view(t)
+		items[i] = s.view(t)
+		if !expand {
+			items[i].Params, items[i].Columns = nil, nil
+		}
 	}
 	var next *string
 	if len(ts) > 0 && len(ts) == q.Limit {
@@ -288,12 +322,12 @@ func (s *Server) cancel(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := s.tasks.Cancel(c.Request.Context(), id)
+	t, err := s.tasks.Cancel(c.Request.Context(), actor(c), id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, view(t))
+	c.JSON(http.StatusOK, s.view(t))
 }
 
 func (s *Server) retry(c *gin.Context) {
@@ -301,13 +335,13 @@ func (s *Server) retry(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := s.tasks.Retry(c.Request.Context(), id)
+	t, err := s.tasks.Retry(c.Request.Context(), actor(c), id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.Header("Location", taskPath(t.ID))
-	c.JSON(http.StatusAccepted, view(t))
+	c.JSON(http.StatusAccepted, s.view(t))
 }
 
 var contentTypes = map[domain.Format]string{
@@ -320,13 +354,37 @@ func (s *Server) download(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := s.tasks.FileOf(c.Request.Context(), id)
+	t, err := s.tasks.FileOf(c.Request.Context(), actor(c), id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	s.serveFile(c, t)
+}
+
+// linkDownload serves the file a signed link names, with no API key.
+func (s *Server) linkDownload(c *gin.Context) {
+	if s.links == nil {
+		writeProblem(c, http.StatusNotFound, "no such endpoint", nil)
+		return
+	}
+	k, err := s.links.verify(c.Param("token"))
+	if err != nil {
+		writeProblem(c, http.StatusForbidden, err.Error(), nil)
+		return
+	}
+	t, err := s.tasks.LinkedFile(c.Request.Context(), k.Task, k.Attempt)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.serveFile(c, t)
+}
+
+func (s *Server) serveFile(c *gin.Context, t *domain.Task) {
+	id := t.ID
 	name := downloadName(t.Name, string(t.Format))
-	if s.links != nil {
+	if s.redirects != nil {
 		s.redirect(c, t, name)
 		return
 	}
@@ -357,7 +415,7 @@ func fileGone(c *gin.Context, id int64) {
 // redirect answers a download with 302 to a link the store made, which
 // serves the same name and type (and Range) as a streamed download would.
 func (s *Server) redirect(c *gin.Context, t *domain.Task, name string) {
-	url, err := s.links.Link(c.Request.Context(), t.File.Name, domain.LinkRequest{
+	url, err := s.redirects.Link(c.Request.Context(), t.File.Name, domain.LinkRequest{
 		ContentDisposition: contentDisposition(name), ContentType: contentTypes[t.Format],
 	})
 	if errors.Is(err, fs.ErrNotExist) {

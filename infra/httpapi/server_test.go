@@ -30,11 +30,21 @@ type env struct {
 	store *mysql.Store
 	files *localfs.Store
 	queue *memqueue.Queue
+	keys  *domain.Keys
+	// key is sent by do unless a test passes its own Authorization.
+	key   string
+	links *httpapi.Links
 }
 
 // newEnv serves the API over a real SQLite store and file store, with an
 // in-process queue no worker reads, so tasks stay where tests put them.
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, func(*domain.Tasks, *httpapi.Links) {})
+}
+
+// newEnvWith is newEnv with the use cases and links adjusted first.
+func newEnvWith(t *testing.T, adjust func(*domain.Tasks, *httpapi.Links)) *env {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
@@ -46,11 +56,16 @@ func newEnv(t *testing.T) *env {
 	q := memqueue.New(1000, time.Second)
 	tasks := &domain.Tasks{
 		Store: store, Sender: q, Providers: domain.Registry{demo.Type: demo.New()},
-		Now: func() time.Time { return time.Now().UTC() }, Log: log,
+		Now: func() time.Time { return time.Now().UTC() }, Log: log, Files: files,
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Tasks: tasks, Files: files, Health: store.Ping, Log: log, MaxBody: 4096}))
+	keys := &domain.Keys{Store: store, Now: func() time.Time { return time.Now().UTC() }, CacheTTL: 200 * time.Millisecond}
+	key, _, err := keys.Create(context.Background(), "acme", "tests", domain.DefaultScopes)
+	require.NoError(t, err)
+	links := &httpapi.Links{Secret: []byte("0123456789abcdef0123456789abcdef"), TTL: time.Minute, Now: time.Now}
+	adjust(tasks, links)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096}))
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: store, files: files, queue: q}
+	return &env{srv: srv, store: store, files: files, queue: q, keys: keys, key: key, links: links}
 }
 
 type resp struct {
@@ -65,6 +80,9 @@ func (e *env) do(t *testing.T, method, path, ctype, body string, hdr ...string) 
 	require.NoError(t, err)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if e.key != "" {
+		req.Header.Set("Authorization", "Bearer "+e.key)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -379,7 +397,15 @@ func TestDownload(t *testing.T) {
 	require.NoError(t, json.Unmarshal(g.body, &done))
 	require.Equal(t, "SUCCESS", done.Status)
 	require.NotNil(t, done.File)
-	require.Equal(t, path, done.File.URL)
+	require.True(t, strings.HasPrefix(done.File.URL, "/files/"), done.File.URL)
+
+	// The signed link downloads with no key at all.
+	key := e.key
+	e.key = ""
+	r = e.do(t, http.MethodGet, done.File.URL, "", "")
+	e.key = key
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, content, r.body)
 
 	// A file lost from the volume is gone, said as a problem.
 	require.NoError(t, os.Remove(filepath.Join(e.files.Dir(), domain.FileName(claimed))))

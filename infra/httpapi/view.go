@@ -10,11 +10,12 @@ import (
 // taskView is a task as clients see it.
 type taskView struct {
 	ID              int64             `json:"id"`
+	Owner           string            `json:"owner,omitempty"`
 	Name            string            `json:"name"`
 	Type            string            `json:"type"`
 	Format          domain.Format     `json:"format"`
-	Params          json.RawMessage   `json:"params"`
-	Columns         []domain.Column   `json:"columns"`
+	Params          json.RawMessage   `json:"params,omitempty"`
+	Columns         []domain.Column   `json:"columns,omitempty"`
 	Status          domain.Status     `json:"status"`
 	Attempts        int               `json:"attempts"`
 	Error           string            `json:"error,omitempty"`
@@ -44,11 +45,16 @@ type fileView struct {
 	Rows   int64  `json:"rows"`
 	Sheets int    `json:"sheets"`
 	URL    string `json:"url"`
+	// URLExpiresAt is when URL stops working.
+	URLExpiresAt *time.Time `json:"url_expires_at,omitempty"`
+	// ExpiresAt is when the file is deleted (DC_FILE_TTL after the task
+	// finished); absent when files are kept for ever.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
-func view(t *domain.Task) taskView {
+func (s *Server) view(t *domain.Task) taskView {
 	v := taskView{
-		ID: t.ID, Name: t.Name, Type: t.Type, Format: t.Format, Params: t.Params, Columns: t.Columns,
+		ID: t.ID, Owner: t.Owner, Name: t.Name, Type: t.Type, Format: t.Format, Params: t.Params, Columns: t.Columns,
 		Status: t.Status, Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
 		Worker: t.WorkerID, CancelRequested: t.CancelRequested, NextAttemptAt: t.NextAttemptAt,
 		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, UpdatedAt: t.UpdatedAt,
@@ -68,9 +74,14 @@ func view(t *domain.Task) taskView {
 		v.Progress.Percent = &pct
 	}
 	if t.File != nil && t.Status == domain.StatusSuccess {
-		url := taskPath(t.ID) + "/file"
-		v.File = &fileView{Name: downloadName(t.Name, string(t.Format)), Size: t.File.Size, Rows: t.File.Rows, Sheets: t.File.Sheets, URL: url}
-		v.Links["file"] = url
+		authed := taskPath(t.ID) + "/file"
+		v.File = &fileView{Name: downloadName(t.Name, string(t.Format)), Size: t.File.Size, Rows: t.File.Rows, Sheets: t.File.Sheets,
+			URL: authed, ExpiresAt: t.File.ExpiresAt}
+		if s.links != nil {
+			url, exp := s.links.sign(t.ID, t.Attempts)
+			v.File.URL, v.File.URLExpiresAt = url, &exp
+		}
+		v.Links["file"] = authed
 	}
 	return v
 }

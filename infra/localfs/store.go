@@ -174,3 +174,27 @@ func (s *Store) RemoveStaleTemp(olderThan time.Duration) (int, error) {
 	}
 	return n, nil
 }
+
+// FilesBefore lists the finished export files (named task-*.xlsx or
+// task-*.csv: nothing else on the volume is ever touched) last modified
+// before the time; retention looks for ones no task references.
+func (s *Store) FilesBefore(before time.Time) ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list files: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() || checkName(n) != nil || !strings.HasPrefix(n, "task-") ||
+			!(strings.HasSuffix(n, ".xlsx") || strings.HasSuffix(n, ".csv")) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(before) {
+			continue
+		}
+		out = append(out, e.Name())
+	}
+	return out, nil
+}

@@ -218,6 +218,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // taskRow is the tasks table's row.
 type taskRow struct {
 	ID              int64 `gorm:"primaryKey"`
+	Tenant          string
+	Owner           string
 	Name            string
 	Type            string
 	Format          string
@@ -233,6 +235,7 @@ type taskRow struct {
 	FileSize        int64
 	FileRows        int64
 	FileSheets      int
+	FileRemovedAt   *time.Time
 	WorkerID        string
 	CancelRequested bool
 	LeaseUntil      *time.Time
@@ -257,7 +260,7 @@ func toRow(t *domain.Task) (*taskRow, error) {
 		return nil, fmt.Errorf("encode columns: %w", err)
 	}
 	r := &taskRow{
-		ID: t.ID, Name: t.Name, Type: t.Type, Format: string(t.Format), Params: string(t.Params),
+		ID: t.ID, Tenant: t.Tenant, Owner: t.Owner, Name: t.Name, Type: t.Type, Format: string(t.Format), Params: string(t.Params),
 		ColumnDefs: string(cols), Status: string(t.Status), Attempts: t.Attempts, Error: t.Error,
 		Permanent: t.Permanent, RowsWritten: t.RowsWritten, RowsTotal: t.RowsTotal,
 		WorkerID: t.WorkerID, CancelRequested: t.CancelRequested, LeaseUntil: utc(t.LeaseUntil),
@@ -272,13 +275,14 @@ func toRow(t *domain.Task) (*taskRow, error) {
 	if t.File != nil {
 		n := t.File.Name
 		r.FileName, r.FileSize, r.FileRows, r.FileSheets = &n, t.File.Size, t.File.Rows, t.File.Sheets
+		r.FileRemovedAt = utc(t.File.RemovedAt)
 	}
 	return r, nil
 }
 
 func fromRow(r *taskRow) (*domain.Task, error) {
 	t := &domain.Task{
-		ID: r.ID, Name: r.Name, Type: r.Type, Format: domain.Format(r.Format), Params: json.RawMessage(r.Params),
+		ID: r.ID, Tenant: r.Tenant, Owner: r.Owner, Name: r.Name, Type: r.Type, Format: domain.Format(r.Format), Params: json.RawMessage(r.Params),
 		Status: domain.Status(r.Status), Attempts: r.Attempts, Error: r.Error, Permanent: r.Permanent,
 		RowsWritten: r.RowsWritten, RowsTotal: r.RowsTotal, WorkerID: r.WorkerID,
 		CancelRequested: r.CancelRequested, LeaseUntil: utc(r.LeaseUntil), NextAttemptAt: utc(r.NextAttemptAt),
@@ -292,7 +296,7 @@ func fromRow(r *taskRow) (*domain.Task, error) {
 		t.IdempotencyKey = *r.IdempotencyKey
 	}
 	if r.FileName != nil {
-		t.File = &domain.FileInfo{Name: *r.FileName, Size: r.FileSize, Rows: r.FileRows, Sheets: r.FileSheets}
+		t.File = &domain.FileInfo{Name: *r.FileName, Size: r.FileSize, Rows: r.FileRows, Sheets: r.FileSheets, RemovedAt: utc(r.FileRemovedAt)}
 	}
 	return t, nil
 }

@@ -16,7 +16,7 @@ import (
 // that holds it and domain.ErrDuplicateKey.
 func (s *Store) Create(ctx context.Context, t *domain.Task) (*domain.Task, error) {
 	if t.IdempotencyKey != "" {
-		if old, err := s.byKey(ctx, t.IdempotencyKey); err == nil {
+		if old, err := s.byKey(ctx, t.Tenant, t.IdempotencyKey); err == nil {
 			return old, domain.ErrDuplicateKey
 		} else if !errors.Is(err, domain.ErrNotFound) {
 			return nil, err
@@ -29,7 +29,7 @@ func (s *Store) Create(ctx context.Context, t *domain.Task) (*domain.Task, error
 	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
 		// Two creates with one key raced: the unique index let one in.
 		if t.IdempotencyKey != "" {
-			if old, kerr := s.byKey(ctx, t.IdempotencyKey); kerr == nil {
+			if old, kerr := s.byKey(ctx, t.Tenant, t.IdempotencyKey); kerr == nil {
 				return old, domain.ErrDuplicateKey
 			}
 		}
@@ -38,9 +38,9 @@ func (s *Store) Create(ctx context.Context, t *domain.Task) (*domain.Task, error
 	return fromRow(r)
 }
 
-func (s *Store) byKey(ctx context.Context, key string) (*domain.Task, error) {
+func (s *Store) byKey(ctx context.Context, tenant, key string) (*domain.Task, error) {
 	var r taskRow
-	err := s.db.WithContext(ctx).Where("idempotency_key = ?", key).Take(&r).Error
+	err := s.db.WithContext(ctx).Where("tenant = ? AND idempotency_key = ?", tenant, key).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, domain.ErrNotFound
 	}
@@ -65,7 +65,10 @@ func (s *Store) Get(ctx context.Context, id int64) (*domain.Task, error) {
 
 // List returns tasks newest first, continuing below q.BeforeID.
 func (s *Store) List(ctx context.Context, q domain.ListQuery) ([]*domain.Task, error) {
-	db := s.db.WithContext(ctx).Model(&taskRow{})
+	db := s.db.WithContext(ctx).Model(&taskRow{}).Where("tenant = ?", q.Tenant)
+	if q.Owner != "" {
+		db = db.Where("owner = ?", q.Owner)
+	}
 	if q.Status != "" {
 		db = db.Where("status = ?", string(q.Status))
 	}
@@ -206,7 +209,7 @@ func (s *Store) Heartbeat(ctx context.Context, o domain.Owner, p domain.Progress
 // Succeed records the finished file.
 func (s *Store) Succeed(ctx context.Context, o domain.Owner, f domain.FileInfo, now time.Time) error {
 	return s.apply(ctx, o.TaskID, domain.Succeed, owned(o), map[string]any{
-		"file_name": f.Name, "file_size": f.Size, "file_rows": f.Rows, "file_sheets": f.Sheets,
+		"file_name": f.Name, "file_size": f.Size, "file_rows": f.Rows, "file_sheets": f.Sheets, "file_removed_at": nil,
 		"rows_written": f.Rows, "rows_total": f.Rows, "finished_at": now.UTC(), "lease_until": nil, "error": "",
 		"permanent": false, "next_attempt_at": nil, "cancel_requested": false,
 	}, now)
@@ -280,6 +283,13 @@ func (s *Store) Retry(ctx context.Context, id int64, dueOnly bool, now time.Time
 		delete(set, "error") // keep the last error visible while it waits
 	}
 	return s.apply(ctx, id, domain.Retry, cond, set, now)
+}
+
+// Remake sends a SUCCESS task whose file is gone back to the queue.
+func (s *Store) Remake(ctx context.Context, id int64, now time.Time) error {
+	set := requeued("")
+	set["file_name"], set["file_removed_at"] = nil, nil
+	return s.apply(ctx, id, domain.Remake, nil, set, now)
 }
 
 // MarkSent records that a waiting task's intent went out.

@@ -42,6 +42,17 @@ type Config struct {
 	IdlePoll          time.Duration
 	ProvidersFile     string
 	LogLevel          string
+
+	// Access control, limits and retention (dc-api).
+	LinkSecret             string
+	LinkTTL                time.Duration
+	FileTTL                time.Duration
+	TaskTTL                time.Duration
+	OrphanGrace            time.Duration
+	TenantMaxActive        int
+	TenantCreatesPerMinute int
+	MaxRows                int
+	MaxFileBytes           int
 	// Demo registers the built-in demo export type outside the embedded
 	// mode too (it always is in the embedded mode).
 	Demo bool
@@ -96,6 +107,15 @@ func settings(c *Config) []setting {
 		{"idle-poll", "DC_IDLE_POLL", "how often an idle worker looks for waiting tasks in the database", dur(&c.IdlePoll), "250ms"},
 		{"providers-file", "DC_PROVIDERS_FILE", "YAML file declaring SQL and HTTP export types (give api and workers the same file)", str(&c.ProvidersFile), ""},
 		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
+		{"link-secret", "DC_LINK_SECRET", "secret signing download links, at least 32 characters, the same on every dc-api (required with DC_MYSQL_DSN; embedded: generated once into the data dir)", str(&c.LinkSecret), ""},
+		{"link-ttl", "DC_LINK_TTL", "how long a signed download link works after the task JSON holding it was made", dur(&c.LinkTTL), "15m"},
+		{"file-ttl", "DC_FILE_TTL", "how long a finished file is kept after its task finished (0: for ever)", dur(&c.FileTTL), "168h"},
+		{"task-ttl", "DC_TASK_TTL", "how long a finished task row is kept after it was created (0: for ever)", dur(&c.TaskTTL), "2160h"},
+		{"orphan-grace", "DC_ORPHAN_GRACE", "age after which a file on the volume that no task references is removed (0: never)", dur(&c.OrphanGrace), "1h"},
+		{"tenant-max-active", "DC_TENANT_MAX_ACTIVE", "default limit of a tenant's waiting and running tasks (0: none)", num(&c.TenantMaxActive), "100"},
+		{"tenant-creates-per-minute", "DC_TENANT_CREATES_PER_MINUTE", "default limit of a tenant's creates per minute (0: none)", num(&c.TenantCreatesPerMinute), "600"},
+		{"max-rows", "DC_MAX_ROWS", "default limit of rows per export (0: none)", num(&c.MaxRows), "20000000"},
+		{"max-file-bytes", "DC_MAX_FILE_BYTES", "default limit of an export file's bytes (0: none)", num(&c.MaxFileBytes), "2147483648"},
 		{"demo", "DC_DEMO", "register the built-in demo export type with MySQL too (always on in the embedded mode)", boolean(&c.Demo), "false"},
 		{"csv-formula-escape", "DC_CSV_FORMULA_ESCAPE", "write csv text cells starting with = + - @ tab or CR with a leading '", boolean(&c.CSVFormulaEscape), "true"},
 		{"storage", "DC_STORAGE", "where export files live: local (DC_STORAGE_DIR) or s3 (a bucket, DC_S3_*)", str(&c.Storage), "local"},
@@ -114,8 +134,22 @@ func settings(c *Config) []setting {
 // Parse reads flags from args over environment variables over defaults.
 // It returns flag.ErrHelp after printing usage for -h/--help.
 func Parse(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c, rest, err := ParseWith(name, args, getenv, out, nil)
+	if err == nil && len(rest) > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	return c, err
+}
+
+// ParseWith is Parse for a subcommand: extra adds the subcommand's own
+// flags beside every setting, and the arguments left after the flags are
+// returned.
+func ParseWith(name string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if extra != nil {
+		extra(fs)
+	}
 	fs.SetOutput(out)
 	ss := settings(&c)
 	for _, s := range ss {
@@ -123,9 +157,15 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 		if v := getenv(s.env); v != "" {
 			def, from = v, s.env
 		}
-		s.bind(fs, s.flag, def, s.help)
-		if err := fs.Set(s.flag, def); err != nil {
-			return c, fmt.Errorf("%s: %w", from, err)
+		// A subcommand flag of the same name (tenants set --max-rows)
+		// wins; the setting then comes from its variable or default only.
+		into := fs
+		if fs.Lookup(s.flag) != nil {
+			into = flag.NewFlagSet(name, flag.ContinueOnError)
+		}
+		s.bind(into, s.flag, def, s.help)
+		if err := into.Set(s.flag, def); err != nil {
+			return c, nil, fmt.Errorf("%s: %w", from, err)
 		}
 	}
 	fs.Usage = func() {
@@ -141,11 +181,26 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 			fmt.Fprintf(out, "  --%-20s %-24s %s%s\n", s.flag, s.env, s.help, d)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	if extra != nil {
+		fs.Usage = func() {
+			fmt.Fprintf(out, "Usage: %s [flags] (every setting of dc-api is a flag here too)\n\n", name)
+			fs.VisitAll(func(f *flag.Flag) {
+				fmt.Fprintf(out, "  --%-26s %s\n", f.Name, f.Usage)
+			})
+		}
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	// Positional arguments may come before flags (tenants set acme
+	// --max-active 2): parse again after each one.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return c, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	if c.StorageDir == "" {
 		c.StorageDir = filepath.Join(c.DataDir, "files")
@@ -163,7 +218,7 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 		host, _ := os.Hostname()
 		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	return c, c.Validate()
+	return c, positional, c.Validate()
 }
 
 // Validate checks every setting and names all that are wrong.
@@ -216,6 +271,32 @@ func (c Config) Validate() error {
 		bad("DC_ROCKETMQ_TOPIC must not be empty")
 	}
 	errs = append(errs, c.validateStorage()...)
+	if c.LinkSecret != "" && len(c.LinkSecret) < 32 {
+		bad("DC_LINK_SECRET must be at least 32 characters")
+	}
+	if c.LinkTTL < time.Second {
+		bad("DC_LINK_TTL must be at least 1s, got %s", c.LinkTTL)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DC_FILE_TTL", c.FileTTL}, {"DC_TASK_TTL", c.TaskTTL}, {"DC_ORPHAN_GRACE", c.OrphanGrace}} {
+		if d.v < 0 {
+			bad("%s must not be negative", d.name)
+		}
+	}
+	if c.OrphanGrace > 0 && c.OrphanGrace < time.Minute {
+		bad("DC_ORPHAN_GRACE must be 0 or at least 1m (a file just written is not yet recorded), got %s", c.OrphanGrace)
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"DC_TENANT_MAX_ACTIVE", c.TenantMaxActive}, {"DC_TENANT_CREATES_PER_MINUTE", c.TenantCreatesPerMinute},
+		{"DC_MAX_ROWS", c.MaxRows}, {"DC_MAX_FILE_BYTES", c.MaxFileBytes}} {
+		if n.v < 0 {
+			bad("%s must not be negative (0 means no limit)", n.name)
+		}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("DC_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -34,6 +37,7 @@ type Core struct {
 	Providers domain.Registry
 	Log       *slog.Logger
 	providers *Providers
+	tenants   *domain.Tenants
 }
 
 // Open loads the providers and connects the store and the file volume.
@@ -110,9 +114,39 @@ func (c *Core) RetryPolicy() domain.RetryPolicy {
 	return domain.RetryPolicy{MaxAttempts: c.Config.MaxAttempts, Backoff: c.Config.RetryBackoff, MaxBackoff: time.Hour}
 }
 
-// Tasks is the client-facing use cases.
+// Tasks is the client-facing use cases, under the tenants' limits.
 func (c *Core) Tasks(sender domain.IntentSender) *domain.Tasks {
-	return &domain.Tasks{Store: c.Store, Sender: sender, Providers: c.Providers, Now: c.Store.Now, Log: c.Log}
+	return &domain.Tasks{
+		Store: c.Store, Sender: sender, Providers: c.Providers, Now: c.Store.Now, Log: c.Log,
+		Gate: c.Tenants(), Files: c.Files, FileTTL: c.Config.FileTTL,
+	}
+}
+
+// cacheTTL is how long a replica trusts what it read of a key or a
+// tenant's limits: a revocation or a limit change applies everywhere
+// within it (the issue asks for 5 s).
+const cacheTTL = 2 * time.Second
+
+// Tenants is the per-tenant limits, one instance per process (it holds
+// the create-rate buckets).
+func (c *Core) Tenants() *domain.Tenants {
+	if c.tenants == nil {
+		c.tenants = NewTenants(c.Store, c.Config)
+	}
+	return c.tenants
+}
+
+// NewTenants is the limits with the configured defaults.
+func NewTenants(store domain.TenantStore, cfg Config) *domain.Tenants {
+	return &domain.Tenants{Store: store, CacheTTL: cacheTTL, Now: now, Defaults: domain.Limits{
+		MaxActive: int64(cfg.TenantMaxActive), CreatesPerMinute: int64(cfg.TenantCreatesPerMinute),
+		MaxRows: int64(cfg.MaxRows), MaxFileBytes: int64(cfg.MaxFileBytes),
+	}}
+}
+
+// Keys is the API keys.
+func NewKeys(store domain.KeyStore) *domain.Keys {
+	return &domain.Keys{Store: store, Now: now, CacheTTL: cacheTTL}
 }
 
 // SentBatcher records sent intents in batches, well within the
@@ -127,7 +161,8 @@ func (c *Core) Runner() *domain.Runner {
 	return &domain.Runner{
 		Store: c.Store, Providers: c.Providers, Files: c.Files, Writers: c.Writers(), Retry: c.RetryPolicy(),
 		Worker: c.Config.WorkerID, BatchSize: c.Config.BatchSize, LeaseTTL: c.Config.LeaseTTL,
-		HeartbeatEvery: hb, FinishRetryFor: c.Config.LeaseTTL, StallTimeout: c.Config.StallTimeout, Now: c.Store.Now, Log: c.Log,
+		HeartbeatEvery: hb, FinishRetryFor: c.Config.LeaseTTL, StallTimeout: c.Config.StallTimeout,
+		Limits: c.Tenants(), Now: c.Store.Now, Log: c.Log,
 	}
 }
 
@@ -143,8 +178,80 @@ func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
 		Store: c.Store, Sender: sender, Files: c.Files, Retry: c.RetryPolicy(),
 		UnsentAfter: 2 * time.Second,
 		TempMaxAge:  6 * time.Hour, Batch: 100, Now: c.Store.Now, Log: c.Log,
+		Retention: &domain.Retention{
+			Store: c.Store, Files: c.Files, Lister: orphanLister(c.Files), FileTTL: c.Config.FileTTL, TaskTTL: c.Config.TaskTTL,
+			OrphanGrace: c.Config.OrphanGrace, Batch: 100, Now: c.Store.Now, Log: c.Log,
+		},
 	}
 }
+
+// orphanLister is the store's lister of orphaned files, when it has one (the
+// volume does; a bucket's unreferenced objects are left to its lifecycle rules).
+func orphanLister(files domain.FileStore) domain.FileLister {
+	l, _ := files.(domain.FileLister)
+	return l
+}
+
+// OpenDB opens just the database, for the admin subcommands.
+func OpenDB(ctx context.Context, cfg Config, log *slog.Logger) (*mysql.Store, error) {
+	if cfg.Embedded() {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		return mysql.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "dc.db"), log)
+	}
+	return mysql.OpenMySQL(ctx, cfg.MySQLDSN, log)
+}
+
+// LinkSecret is the key signing download links: DC_LINK_SECRET, or in the
+// embedded mode a random one generated at first start and kept in the
+// data dir (so links survive a restart). The MySQL mode runs several
+// replicas, which must share one: there it is required.
+func LinkSecret(cfg Config) ([]byte, error) {
+	if cfg.LinkSecret != "" {
+		return []byte(cfg.LinkSecret), nil
+	}
+	if !cfg.Embedded() {
+		return nil, errors.New("DC_LINK_SECRET is required with DC_MYSQL_DSN (the same secret of at least 32 characters on every dc-api; e.g. openssl rand -hex 32)")
+	}
+	path := filepath.Join(cfg.DataDir, "link.secret")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read link secret: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("make link secret: %w", err)
+	}
+	secret := []byte(hex.EncodeToString(raw[:]))
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	// O_EXCL: two processes starting at once agree on the first one written.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		time.Sleep(100 * time.Millisecond)
+		b, rerr := os.ReadFile(path)
+		if rerr != nil || len(b) < 32 {
+			return nil, fmt.Errorf("read link secret %s: it is shorter than 32 bytes or unreadable", path)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write link secret: %w", err)
+	}
+	if _, err := f.Write(secret); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("write link secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write link secret: %w", err)
+	}
+	return secret, nil
+}
+
+func now() time.Time { return time.Now().UTC() }
 
 // Consume runs consume until ctx ends (a shutdown signal), then lets the
 // handlers it started finish for up to grace before cancelling their work

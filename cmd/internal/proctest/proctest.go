@@ -169,15 +169,50 @@ type Task struct {
 	} `json:"file"`
 }
 
-// Client talks to one dc-api.
+// Client talks to one dc-api with an API key.
 type Client struct {
 	Base string
 	HTTP *http.Client
+	// Key is sent as Authorization: Bearer on every request.
+	Key string
 }
 
-// NewClient returns a client of base.
-func NewClient(base string) *Client {
-	return &Client{Base: base, HTTP: &http.Client{Timeout: 30 * time.Second}}
+// NewClient returns a client of base sending key.
+func NewClient(base, key string) *Client {
+	return &Client{Base: base, Key: key, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: bearerTransport{key}}}
+}
+
+// bearerTransport adds the API key to each request.
+type bearerTransport struct{ key string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// MakeKey runs `bin keys create` with env (the environment of the dc-api
+// it is for, so it finds the same database) and returns the new key.
+func MakeKey(t *testing.T, bin string, env map[string]string, tenant string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "keys", "create", "--tenant", tenant, "--name", "proctest", "--scopes", "tasks:read,tasks:write,admin")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	require.NoError(t, err, "keys create: %s", out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// StartAPI starts dc-api with env, waits until it listens and returns it
+// with a client holding a fresh key of tenant "proctest".
+func StartAPI(t *testing.T, name, bin string, env map[string]string) (*Proc, *Client) {
+	t.Helper()
+	p := Start(t, name, bin, env)
+	base := p.WaitListening(t)
+	return p, NewClient(base, MakeKey(t, bin, env, "proctest"))
 }
 
 // Create posts a task and requires 202.
@@ -269,7 +304,7 @@ func (c *Client) Download(t *testing.T, id int64, dir string) (string, http.Head
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/tasks/%d/file", c.Base, id), nil)
 	require.NoError(t, err)
-	res, err := http.DefaultClient.Do(req)
+	res, err := (&http.Client{Transport: c.HTTP.Transport}).Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
