@@ -127,6 +127,12 @@ func TestTable(t *testing.T) {
 	add(kCreateRatio, 0.55)
 	add(kAPIRate, 550)
 	add(kRawRate, 1000)
+	add(kSrcClient, 1, 1, 1)
+	add("source.csv.s", 1.2, 1.25, 1.3)
+	add("source.csv.speedup", 0.8, 0.83, 0.77)
+	add("source.xlsx.speedup", 0.4, 0.44, 0.5)
+	add("source.csv.rss", 40<<20, 41<<20, 42<<20)
+	add("source.xlsx.rss", 50<<20, 65<<20, 50<<20)
 
 	rows := buildRows(cfg, s)
 	got := map[string]verdict{}
@@ -137,6 +143,8 @@ func TestTable(t *testing.T) {
 		"1a": verdictAim, "1b": verdictMust, "2a": verdictMissed, "2b": verdictNone,
 		"3a": verdictAim, "3b": verdictMissed, // over 128 MiB
 		"4": verdictMust, "5": verdictAim,
+		"6a": verdictMust, "6b": verdictMissed, "6c": verdictMissed, // one run over 64 MiB
+		"6d": verdictNone,
 	}, got)
 
 	var out bytes.Buffer
@@ -146,6 +154,8 @@ func TestTable(t *testing.T) {
 	require.Contains(t, lines[2], "5.00× faster (2.00 s vs 10.00 s); file 1.36× (75.0 MB vs 55.0 MB)")
 	require.Contains(t, out.String(), "| 2b | csv, 1M rows × 10")
 	require.Contains(t, out.String(), "| — |", "a row not measured says so")
+	require.Contains(t, out.String(), "0.80× as fast (1.25 s vs 1.00 s)")
+	require.Contains(t, out.String(), "65.0 MiB at most")
 }
 
 func TestHumanRows(t *testing.T) {

@@ -19,9 +19,10 @@ const (
 	measureRSS     = "rss"
 	measureLatency = "latency"
 	measureCreate  = "create"
+	measureSource  = "source"
 )
 
-var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate}
+var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureSource}
 
 // Config is every setting of a bench run. The sizes default to the ones the
 // performance targets are stated in; -quick swaps in small ones for a smoke

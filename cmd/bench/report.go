@@ -64,6 +64,7 @@ const (
 	verdictMissed
 	verdictMust
 	verdictAim
+	verdictInfo // a row for scale, with no target
 )
 
 func (v verdict) String() string {
@@ -74,6 +75,8 @@ func (v verdict) String() string {
 		return "yes (must met, aim not)"
 	case verdictMissed:
 		return "**NO: must missed**"
+	case verdictInfo:
+		return "—"
 	}
 	return "not measured"
 }
@@ -116,6 +119,13 @@ const (
 	kCreateRatio = "create.ratio"
 	kAPIErrors   = "create.api.errors"
 	kRawErrors   = "create.raw.errors"
+
+	kSrcClient     = "source.client.s"
+	kSrcPlain      = "source.plain.s"
+	kSrcPlainRatio = "source.plain.speedup" // client time / plain time
+	kSrcTime       = "source.%s.s"          // format
+	kSrcRatio      = "source.%s.speedup"    // format: client time / export time
+	kSrcRSS        = "source.%s.rss"        // format: peak RSS bytes
 )
 
 const (
@@ -135,6 +145,9 @@ const (
 	rssMaxBytes           = 128 << 20
 	latMustMS, latAimMS   = 250.0, 100.0
 	createMust, createAim = 0.30, 0.50
+	srcCSVMust, srcCSVAim = 0.7, 0.9
+	srcXMust, srcXAim     = 0.45, 0.6
+	srcMaxRSS             = 64 << 20
 )
 
 // buildRows turns the samples into the table's rows.
@@ -216,7 +229,51 @@ func buildRows(cfg Config, s samples) []row {
 		cr.verdict = judge(q >= createMust, q >= createAim)
 	}
 	rows = append(rows, cr)
-	return rows
+	return append(rows, sourceRows(cfg, s)...)
+}
+
+// sourceRows are the rows of exports from a MariaDB table.
+func sourceRows(cfg Config, s samples) []row {
+	var rows []row
+	size := humanRows(cfg.Rows)
+	for i, f := range []string{measureCSV, measureXLSX} {
+		must, aim := srcCSVMust, srcCSVAim
+		if f == measureXLSX {
+			must, aim = srcXMust, srcXAim
+		}
+		r := row{
+			id: "6" + string(rune('a'+i)),
+			measure: fmt.Sprintf("%s from MariaDB, %s-row orders table × 10: sql export type, POST→SUCCESS on embedded vs `mysql --batch --quick` to a file",
+				f, size),
+			target: fmt.Sprintf("≥ %.2g× / ≥ %.2g× as fast", must, aim),
+		}
+		if k := fmt.Sprintf(kSrcRatio, f); s.has(k, kSrcClient) {
+			q := s.median(k)
+			r.result = fmt.Sprintf("%.2f× as fast (%s vs %s)", q, secs(s.median(fmt.Sprintf(kSrcTime, f))), secs(s.median(kSrcClient)))
+			r.verdict = judge(q >= must, q >= aim)
+		}
+		rows = append(rows, r)
+	}
+	mem := row{
+		id:      "6c",
+		measure: "peak RSS (VmHWM) of dc-api (embedded) in the exports of 6a and 6b",
+		target:  fmt.Sprintf("≤ %d MiB", srcMaxRSS>>20),
+	}
+	if c, x := fmt.Sprintf(kSrcRSS, measureCSV), fmt.Sprintf(kSrcRSS, measureXLSX); s.has(c, x) {
+		peak := slices.Max(append(slices.Clone(s[c]), s[x]...))
+		mem.result = fmt.Sprintf("%s at most (medians: csv %s, xlsx %s)", mib(peak), mib(s.median(c)), mib(s.median(x)))
+		mem.verdict = judge(peak <= srcMaxRSS, peak <= srcMaxRSS)
+	}
+	plain := row{
+		id:      "6d",
+		measure: "for scale: plain Go (database/sql, one query, typed Scan, encoding/csv) vs the `mysql` client",
+		target:  "none",
+	}
+	if s.has(kSrcPlainRatio) {
+		plain.result = fmt.Sprintf("%.2f× as fast (%s vs %s)", s.median(kSrcPlainRatio), secs(s.median(kSrcPlain)), secs(s.median(kSrcClient)))
+		plain.verdict = verdictInfo
+	}
+	return append(rows, mem, plain)
 }
 
 // printTable writes the rows as a Markdown table, readable as text too.
