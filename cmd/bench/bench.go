@@ -185,6 +185,11 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.selected(measureHTTP) {
+		if err := b.httpSourceRow(ctx); err != nil {
+			return err
+		}
+	}
 	// The throughput row loads MariaDB and the broker: nothing else runs.
 	b.stopStackAPI(ctx)
 	if b.st != nil && c.selected(measureCreate) {

@@ -144,7 +144,7 @@ func TestTable(t *testing.T) {
 		"3a": verdictAim, "3b": verdictMissed, // over 128 MiB
 		"4": verdictMust, "5": verdictAim,
 		"6a": verdictMust, "6b": verdictMissed, "6c": verdictMissed, // one run over 64 MiB
-		"6d": verdictNone,
+		"6d": verdictNone, "7": verdictNone,
 	}, got)
 
 	var out bytes.Buffer

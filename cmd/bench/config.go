@@ -20,9 +20,10 @@ const (
 	measureLatency = "latency"
 	measureCreate  = "create"
 	measureSource  = "source"
+	measureHTTP    = "http"
 )
 
-var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureSource}
+var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureSource, measureHTTP}
 
 // Config is every setting of a bench run. The sizes default to the ones the
 // performance targets are stated in; -quick swaps in small ones for a smoke

@@ -126,6 +126,11 @@ const (
 	kSrcTime       = "source.%s.s"          // format
 	kSrcRatio      = "source.%s.speedup"    // format: client time / export time
 	kSrcRSS        = "source.%s.rss"        // format: peak RSS bytes
+
+	kHTTPPlain = "http.plain.s"
+	kHTTPTime  = "http.csv.s"
+	kHTTPRatio = "http.csv.speedup" // plain client time / export time
+	kHTTPRSS   = "http.csv.rss"
 )
 
 const (
@@ -273,7 +278,18 @@ func sourceRows(cfg Config, s samples) []row {
 		plain.result = fmt.Sprintf("%.2f× as fast (%s vs %s)", s.median(kSrcPlainRatio), secs(s.median(kSrcPlain)), secs(s.median(kSrcClient)))
 		plain.verdict = verdictInfo
 	}
-	return append(rows, mem, plain)
+	h := row{
+		id: "7",
+		measure: fmt.Sprintf("csv from a local HTTP service paging %s demo rows as JSON (signed POSTs, %d a page): http export type, POST→SUCCESS on embedded vs a plain client reading the same pages (encoding/json, encoding/csv)",
+			size, httpPage),
+		target: "none (for scale)",
+	}
+	if s.has(kHTTPRatio, kHTTPTime, kHTTPPlain, kHTTPRSS) {
+		h.result = fmt.Sprintf("%.2f× as fast (%s vs %s); peak RSS %s", s.median(kHTTPRatio),
+			secs(s.median(kHTTPTime)), secs(s.median(kHTTPPlain)), mib(slices.Max(s[kHTTPRSS])))
+		h.verdict = verdictInfo
+	}
+	return append(rows, mem, plain, h)
 }
 
 // printTable writes the rows as a Markdown table, readable as text too.

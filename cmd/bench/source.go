@@ -179,6 +179,12 @@ func (b *bench) sourceRun(ctx context.Context, s *source, run int) error {
 
 // sourceExport runs one export of the table in a fresh embedded dc-api.
 func (b *bench) sourceExport(ctx context.Context, s *source, format string) (exportResult, func(), error) {
+	return b.sourceExportOf(ctx, s, sourceType, format, map[string]any{"min_id": 0})
+}
+
+// sourceExportOf runs one export of type typ, declared in s's providers
+// file, in a fresh embedded dc-api.
+func (b *bench) sourceExportOf(ctx context.Context, s *source, typ, format string, params map[string]any) (exportResult, func(), error) {
 	n := b.next()
 	dir := filepath.Join(b.work, "source-"+strconv.Itoa(n))
 	cleanup := func() { _ = os.RemoveAll(dir) }
@@ -191,8 +197,11 @@ func (b *bench) sourceExport(ctx context.Context, s *source, format string) (exp
 	}
 	defer p.stop(stopGrace)
 	defer c.close()
+	if params == nil {
+		params = map[string]any{}
+	}
 	body, _ := json.Marshal(map[string]any{ // cannot fail
-		"name": "bench source " + format, "type": sourceType, "format": format, "params": map[string]int{"min_id": 0},
+		"name": "bench " + typ + " " + format, "type": typ, "format": format, "params": params,
 	})
 	r, t, err := b.exportBody(ctx, c, body, format, b.cfg.Rows, p)
 	if err != nil {
