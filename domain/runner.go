@@ -248,11 +248,16 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 		return nil, Permanent(fmt.Errorf("no writer for format %q", t.Format))
 	}
 	if c, ok := prov.(Counter); ok {
-		if n, err := c.Count(ctx, params); err == nil && n >= 0 {
-			p.total.Store(n)
-		} else if ctx.Err() == nil {
-			log.Warn("count rows", "err", err)
-		}
+		// Counted beside the export rather than before it: the count is
+		// for progress only, and a database takes about as long to count
+		// the rows as to start sending them.
+		cctx, stopCount := context.WithCancel(ctx)
+		counted := make(chan struct{})
+		go func() {
+			defer close(counted)
+			r.count(cctx, c, params, p, log)
+		}()
+		defer func() { stopCount(); <-counted }()
 	}
 	var lim Limits
 	if r.Limits != nil {
@@ -311,33 +316,32 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 	return &FileInfo{Name: name, Size: size, Rows: p.rows.Load(), Sheets: sheets}, nil
 }
 
-// stream copies batches from the provider to the writer. Memory is bounded
-// by one batch whatever the row count.
+// stream copies batches from the provider to the writer, the next batch
+// fetched while the current one is written. Memory is bounded by a few
+// batches whatever the row count.
 func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[string]any, index []int, w SheetWriter, p *progress, lim Limits, pf *cappedFile) error {
 	nfields := len(prov.Fields())
 	row := make([]any, len(index))
-	cursor := ""
+	src := startPrefetch(ctx, t.Type, prov, FetchRequest{TaskID: t.ID, Attempt: t.Attempts, Params: params, Limit: r.BatchSize}, r.Log)
+	defer src.Stop()
 	for {
+		b, err := src.Next(ctx)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		b, err := prov.Fetch(ctx, FetchRequest{TaskID: t.ID, Attempt: t.Attempts, Params: params, Cursor: cursor, Limit: r.BatchSize})
 		if err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			return fmt.Errorf("fetch rows after row %d: %w", p.rows.Load(), err)
+			return err
 		}
 		p.batches.Add(1)
 		if lim.MaxRows > 0 && p.rows.Load()+int64(len(b.Rows)) > lim.MaxRows {
 			return Permanent(rowLimitError(lim.MaxRows))
 		}
-		for _, src := range b.Rows {
-			if len(src) != nfields {
-				return Permanent(fmt.Errorf("provider %q returned a row of %d values, want %d", t.Type, len(src), nfields))
+		for _, vals := range b.Rows {
+			if len(vals) != nfields {
+				return Permanent(fmt.Errorf("provider %q returned a row of %d values, want %d", t.Type, len(vals), nfields))
 			}
 			for i, j := range index {
-				row[i] = src[j]
+				row[i] = vals[j]
 			}
 			if err := w.WriteRow(row); err != nil {
 				if pf.over {
@@ -350,13 +354,21 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 		if b.Done {
 			return nil
 		}
-		if b.NextCursor == "" {
-			return Permanent(fmt.Errorf("provider %q returned an empty cursor before the last batch", t.Type))
+	}
+}
+
+// count stores the provider's row count as the progress total. A failed
+// count only costs the total; a panicking one too.
+func (r *Runner) count(ctx context.Context, c Counter, params map[string]any, p *progress, log *slog.Logger) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("count panicked", "panic", v, "stack", string(debug.Stack()))
 		}
-		if b.NextCursor == cursor {
-			return Permanent(fmt.Errorf("provider %q did not advance its cursor past %q", t.Type, cursor))
-		}
-		cursor = b.NextCursor
+	}()
+	if n, err := c.Count(ctx, params); err == nil && n >= 0 {
+		p.total.Store(n)
+	} else if ctx.Err() == nil {
+		log.Warn("count rows", "err", err)
 	}
 }
 

@@ -195,6 +195,16 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 		}
 	}
+	if b.st != nil && c.selected(measureSource) {
+		if err := b.sourceRow(ctx); err != nil {
+			return err
+		}
+	}
+	if c.selected(measureHTTP) {
+		if err := b.httpSourceRow(ctx); err != nil {
+			return err
+		}
+	}
 	// The throughput row loads MariaDB and the broker: nothing else runs.
 	b.stopStackAPI(ctx)
 	if b.st != nil && c.selected(measureCreate) {
@@ -410,7 +420,12 @@ func fileName(t task, format string) string {
 // export creates a demo export and waits for it to succeed, failing early
 // when one of procs dies.
 func (b *bench) export(ctx context.Context, c *client, format string, rows int, procs ...*proc) (exportResult, task, error) {
-	body := createBody(fmt.Sprintf("bench %s %d", format, rows), format, rows)
+	return b.exportBody(ctx, c, createBody(fmt.Sprintf("bench %s %d", format, rows), format, rows), format, rows, procs...)
+}
+
+// exportBody creates the export body asks for, of rows rows, and waits
+// for it to succeed.
+func (b *bench) exportBody(ctx context.Context, c *client, body []byte, format string, rows int, procs ...*proc) (exportResult, task, error) {
 	t0 := time.Now()
 	t, err := c.create(ctx, body)
 	if err != nil {

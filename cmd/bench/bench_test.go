@@ -135,6 +135,12 @@ func TestTable(t *testing.T) {
 	add(kS3RSS, 40<<20)
 	add("xlsx.stack-s3.s", 2.2)
 	add("xlsx.stack-volume.s", 2)
+	add(kSrcClient, 1, 1, 1)
+	add("source.csv.s", 1.2, 1.25, 1.3)
+	add("source.csv.speedup", 0.8, 0.83, 0.77)
+	add("source.xlsx.speedup", 0.4, 0.44, 0.5)
+	add("source.csv.rss", 40<<20, 41<<20, 42<<20)
+	add("source.xlsx.rss", 50<<20, 65<<20, 50<<20)
 
 	rows := buildRows(cfg, s)
 	got := map[string]verdict{}
@@ -146,6 +152,8 @@ func TestTable(t *testing.T) {
 		"3a": verdictAim, "3b": verdictMissed, // over 128 MiB
 		"4": verdictMust, "5": verdictAim, "6": verdictMust,
 		"7a": verdictMust, "7b": verdictAim,
+		"8a": verdictMust, "8b": verdictMissed, "8c": verdictMissed, // one run over 64 MiB
+		"8d": verdictNone, "9": verdictNone,
 	}, got)
 
 	var out bytes.Buffer
@@ -157,6 +165,8 @@ func TestTable(t *testing.T) {
 	require.Contains(t, out.String(), "0.93 of linear (51.00 s with 2 workers, 13.50 s with 8); idle workers 0")
 	require.Contains(t, out.String(), "0.85× as fast (2.20 s vs 2.00 s)")
 	require.Contains(t, out.String(), "| — |", "a row not measured says so")
+	require.Contains(t, out.String(), "0.80× as fast (1.25 s vs 1.00 s)")
+	require.Contains(t, out.String(), "65.0 MiB at most")
 }
 
 func TestHumanRows(t *testing.T) {

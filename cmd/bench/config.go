@@ -20,9 +20,11 @@ const (
 	measureLatency = "latency"
 	measureCreate  = "create"
 	measureScale   = "scale"
+	measureSource  = "source"
+	measureHTTP    = "http"
 )
 
-var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureScale, measureS3}
+var allMeasures = []string{measureXLSX, measureCSV, measureRSS, measureLatency, measureCreate, measureScale, measureS3, measureSource, measureHTTP}
 
 // Config is every setting of a bench run. The sizes default to the ones the
 // performance targets are stated in; -quick swaps in small ones for a smoke

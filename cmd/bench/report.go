@@ -64,6 +64,7 @@ const (
 	verdictMissed
 	verdictMust
 	verdictAim
+	verdictInfo // a row for scale, with no target
 )
 
 func (v verdict) String() string {
@@ -74,6 +75,8 @@ func (v verdict) String() string {
 		return "yes (must met, aim not)"
 	case verdictMissed:
 		return "**NO: must missed**"
+	case verdictInfo:
+		return "—"
 	}
 	return "not measured"
 }
@@ -116,6 +119,18 @@ const (
 	kCreateRatio = "create.ratio"
 	kAPIErrors   = "create.api.errors"
 	kRawErrors   = "create.raw.errors"
+
+	kSrcClient     = "source.client.s"
+	kSrcPlain      = "source.plain.s"
+	kSrcPlainRatio = "source.plain.speedup" // client time / plain time
+	kSrcTime       = "source.%s.s"          // format
+	kSrcRatio      = "source.%s.speedup"    // format: client time / export time
+	kSrcRSS        = "source.%s.rss"        // format: peak RSS bytes
+
+	kHTTPPlain = "http.plain.s"
+	kHTTPTime  = "http.csv.s"
+	kHTTPRatio = "http.csv.speedup" // plain client time / export time
+	kHTTPRSS   = "http.csv.rss"
 )
 
 const (
@@ -135,6 +150,9 @@ const (
 	rssMaxBytes           = 128 << 20
 	latMustMS, latAimMS   = 250.0, 100.0
 	createMust, createAim = 0.30, 0.50
+	srcCSVMust, srcCSVAim = 0.7, 0.9
+	srcXMust, srcXAim     = 0.45, 0.6
+	srcMaxRSS             = 64 << 20
 )
 
 // buildRows turns the samples into the table's rows.
@@ -217,7 +235,63 @@ func buildRows(cfg Config, s samples) []row {
 	}
 	rows = append(rows, cr)
 	rows = append(rows, scaleRow(cfg, s))
-	return append(rows, s3Rows(cfg, s)...)
+	rows = append(rows, s3Rows(cfg, s)...)
+	return append(rows, sourceRows(cfg, s)...)
+}
+
+// sourceRows are the rows of exports from a MariaDB table.
+func sourceRows(cfg Config, s samples) []row {
+	var rows []row
+	size := humanRows(cfg.Rows)
+	for i, f := range []string{measureCSV, measureXLSX} {
+		must, aim := srcCSVMust, srcCSVAim
+		if f == measureXLSX {
+			must, aim = srcXMust, srcXAim
+		}
+		r := row{
+			id: "8" + string(rune('a'+i)),
+			measure: fmt.Sprintf("%s from MariaDB, %s-row orders table × 10: sql export type, POST→SUCCESS on embedded vs `mysql --batch --quick` to a file",
+				f, size),
+			target: fmt.Sprintf("≥ %.2g× / ≥ %.2g× as fast", must, aim),
+		}
+		if k := fmt.Sprintf(kSrcRatio, f); s.has(k, kSrcClient) {
+			q := s.median(k)
+			r.result = fmt.Sprintf("%.2f× as fast (%s vs %s)", q, secs(s.median(fmt.Sprintf(kSrcTime, f))), secs(s.median(kSrcClient)))
+			r.verdict = judge(q >= must, q >= aim)
+		}
+		rows = append(rows, r)
+	}
+	mem := row{
+		id:      "8c",
+		measure: "peak RSS (VmHWM) of dc-api (embedded) in the exports of 8a and 8b",
+		target:  fmt.Sprintf("≤ %d MiB", srcMaxRSS>>20),
+	}
+	if c, x := fmt.Sprintf(kSrcRSS, measureCSV), fmt.Sprintf(kSrcRSS, measureXLSX); s.has(c, x) {
+		peak := slices.Max(append(slices.Clone(s[c]), s[x]...))
+		mem.result = fmt.Sprintf("%s at most (medians: csv %s, xlsx %s)", mib(peak), mib(s.median(c)), mib(s.median(x)))
+		mem.verdict = judge(peak <= srcMaxRSS, peak <= srcMaxRSS)
+	}
+	plain := row{
+		id:      "8d",
+		measure: "for scale: plain Go (database/sql, one query, typed Scan, encoding/csv) vs the `mysql` client",
+		target:  "none",
+	}
+	if s.has(kSrcPlainRatio) {
+		plain.result = fmt.Sprintf("%.2f× as fast (%s vs %s)", s.median(kSrcPlainRatio), secs(s.median(kSrcPlain)), secs(s.median(kSrcClient)))
+		plain.verdict = verdictInfo
+	}
+	h := row{
+		id: "9",
+		measure: fmt.Sprintf("csv from a local HTTP service paging %s demo rows as JSON (signed POSTs, %d a page): http export type, POST→SUCCESS on embedded vs a plain client reading the same pages (encoding/json, encoding/csv)",
+			size, httpPage),
+		target: "none (for scale)",
+	}
+	if s.has(kHTTPRatio, kHTTPTime, kHTTPPlain, kHTTPRSS) {
+		h.result = fmt.Sprintf("%.2f× as fast (%s vs %s); peak RSS %s", s.median(kHTTPRatio),
+			secs(s.median(kHTTPTime)), secs(s.median(kHTTPPlain)), mib(slices.Max(s[kHTTPRSS])))
+		h.verdict = verdictInfo
+	}
+	return append(rows, mem, plain, h)
 }
 
 // printTable writes the rows as a Markdown table, readable as text too.

@@ -121,6 +121,7 @@ func TestMariaDB(t *testing.T) {
 	t.Run("timeout", m.testTimeout)
 	t.Run("dsn from env", m.testDSNFromEnv)
 	t.Run("credentials never echoed", m.testCredentials)
+	t.Run("rows inserted during the export", m.testInsertsDuringExport)
 }
 
 // orders returns the orders provider, changed by change.
@@ -580,5 +581,85 @@ func (m *mariaDB) testCredentials(t *testing.T) {
 			var me *mysqldriver.MySQLError
 			require.False(t, errors.As(err, &me), "the driver's unscrubbed error is not reachable")
 		}
+	}
+}
+
+// Keyset paging while the table grows: every row there at the start comes
+// exactly once and in key order, rows inserted ahead of the cursor come
+// too, rows inserted behind it do not (they were not there when that
+// range was read), and an export started again (a retry or a rescue
+// starts from the first row) reads the table as it now is, once more in
+// order and without repeats.
+func (m *mariaDB) testInsertsDuringExport(t *testing.T) {
+	t.Parallel()
+	_, err := m.db.Exec(`CREATE TABLE growing (id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) NOT NULL)`)
+	require.NoError(t, err)
+	// Even ids 2..2000 at the start.
+	_, err = m.db.Exec(`INSERT INTO growing SELECT seq, CONCAT('start-', seq) FROM seq_2_to_2000_step_2`)
+	require.NoError(t, err)
+	p := m.orders(t, func(c *Config) {
+		c.Query = "SELECT id, note FROM growing"
+		c.Params = nil
+		c.Columns = []Column{{Field: "id", Kind: domain.KindInt}, {Field: "note", Kind: domain.KindString}}
+	})
+	export := func(during func(last int64)) []int64 {
+		var ids []int64
+		cursor := ""
+		for {
+			b, err := p.Fetch(context.Background(), domain.FetchRequest{Cursor: cursor, Limit: 100})
+			require.NoError(t, err)
+			for _, r := range b.Rows {
+				ids = append(ids, r[0].(int64))
+			}
+			if b.Done {
+				return ids
+			}
+			cursor = b.NextCursor
+			if during != nil {
+				during(ids[len(ids)-1])
+			}
+		}
+	}
+	behind, ahead := map[int64]bool{}, map[int64]bool{}
+	ids := export(func(last int64) {
+		// One odd id just behind the cursor and one well ahead of it.
+		for _, id := range []int64{last - 1, last + 301} {
+			if id%2 == 1 && id > 0 {
+				res, err := m.db.Exec(`INSERT IGNORE INTO growing VALUES (?, 'during')`, id)
+				require.NoError(t, err)
+				if n, err := res.RowsAffected(); err != nil || n == 0 {
+					continue // there already
+				}
+				if id < last {
+					behind[id] = true
+				} else {
+					ahead[id] = true
+				}
+			}
+		}
+	})
+	seen := map[int64]bool{}
+	for i, id := range ids {
+		if i > 0 {
+			require.Greater(t, id, ids[i-1], "key order, no repeats")
+		}
+		seen[id] = true
+		require.False(t, behind[id], "row %d was inserted behind the cursor", id)
+	}
+	for id := int64(2); id <= 2000; id += 2 {
+		require.True(t, seen[id], "row %d there from the start was skipped", id)
+	}
+	for id := range ahead {
+		require.True(t, seen[id], "row %d inserted ahead of the cursor was skipped", id)
+	}
+	require.NotEmpty(t, behind)
+	require.NotEmpty(t, ahead)
+
+	var n int
+	require.NoError(t, m.db.QueryRow(`SELECT COUNT(*) FROM growing`).Scan(&n))
+	again := export(nil)
+	require.Len(t, again, n, "the restarted export reads every row there now")
+	for i := 1; i < len(again); i++ {
+		require.Greater(t, again[i], again[i-1])
 	}
 }

@@ -255,8 +255,9 @@ func (p *Provider) scan(rows *sql.Rows, limit int, cursor string) (domain.Batch,
 	}
 	cells := make([]cell, n)
 	dest := make([]any, n)
+	text := &rowText{}
 	for i := range cells {
-		cells[i] = cell{kind: p.cols[i].Kind, bit: types[i].DatabaseTypeName() == "BIT", zone: p.zone.loc}
+		cells[i] = cell{kind: p.cols[i].Kind, bit: types[i].DatabaseTypeName() == "BIT", zone: p.zone.loc, text: text}
 		dest[i] = &cells[i]
 	}
 
@@ -283,9 +284,11 @@ func (p *Provider) scan(rows *sql.Rows, limit int, cursor string) (domain.Batch,
 			more = true
 			break
 		}
+		text.start()
 		if err := rows.Scan(dest...); err != nil {
 			return domain.Batch{}, err
 		}
+		text.finish(cells)
 		if len(vals)+n > cap(vals) {
 			// Values are allocated in blocks of rows rather than row by row;
 			// a block never outgrows what the batch can still hold.

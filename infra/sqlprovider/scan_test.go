@@ -2,6 +2,7 @@ package sqlprovider
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +135,49 @@ func TestRedact(t *testing.T) {
 	// Unparsable DSNs are scrubbed by their user:password@ part.
 	r = newRedactor("reader:S3cr3t-pw@tcp(db:3306/shop", nil)
 	require.Equal(t, "bad *** for '***'", r.clean("bad S3cr3t-pw for 'reader'"))
+}
+
+// Cells of one row sharing a rowText get the same values as cells
+// scanned alone, cut from one string.
+func TestCellScanRowText(t *testing.T) {
+	t.Parallel()
+	var text rowText
+	kinds := []domain.ValueKind{domain.KindString, domain.KindDecimal, domain.KindInt, domain.KindString, domain.KindDecimal, domain.KindString}
+	cells := make([]cell, len(kinds))
+	for i, k := range kinds {
+		cells[i] = cell{kind: k, zone: time.UTC, text: &text}
+	}
+	rows := [][]any{
+		{[]byte("Zoë"), []byte("12.50"), int64(7), []byte(""), nil, []byte("x")},
+		{[]byte("b"), []byte("-0.10"), int64(1000), nil, []byte("3"), []byte("")},
+	}
+	want := [][]any{
+		{"Zoë", domain.Decimal("12.50"), int64(7), "", nil, "x"},
+		{"b", domain.Decimal("-0.10"), int64(1000), nil, domain.Decimal("3"), ""},
+	}
+	for r, row := range rows {
+		text.start()
+		for i, src := range row {
+			b, ok := src.([]byte)
+			if !ok {
+				require.NoError(t, cells[i].Scan(src))
+				continue
+			}
+			buf := slices.Clone(b)
+			require.NoError(t, cells[i].Scan(buf))
+			clear(buf) // the driver reuses its buffer
+		}
+		text.finish(cells)
+		for i := range cells {
+			require.Empty(t, cells[i].bad)
+			require.Equal(t, want[r][i], cells[i].v, "row %d cell %d", r, i)
+		}
+	}
+	text.start()
+	require.NoError(t, cells[0].Scan([]byte{0xff}))
+	require.NoError(t, cells[1].Scan([]byte("1e5")))
+	text.finish(cells)
+	require.Equal(t, "value is not UTF-8 text (binary data?)", cells[0].bad)
+	require.Equal(t, `value "1e5" is not a decimal number`, cells[1].bad)
+	require.Nil(t, cells[0].v)
 }
