@@ -39,14 +39,24 @@ type Runner struct {
 	FinishRetryFor time.Duration
 	Now            Clock
 	Log            *slog.Logger
+	// Observe hears rows written and attempts finished; nil means none.
+	Observe RunObserver
+
+	running atomic.Int64
 }
+
+// Running is how many Run calls are in progress: the worker's busy slots.
+func (r *Runner) Running() int { return int(r.running.Load()) }
 
 // Run executes the task an intent names. Losing the claim (a duplicate or
 // stale intent) is not an error. Errors returned are infrastructure
 // failures worth redelivering the intent for; failures of the export
 // itself are recorded on the task instead.
 func (r *Runner) Run(ctx context.Context, in Intent) error {
+	r.running.Add(1)
+	defer r.running.Add(-1)
 	now := r.Now()
+	started := time.Now()
 	t, err := r.Store.Claim(ctx, in.TaskID, r.Worker, now, now.Add(r.LeaseTTL))
 	if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
 		r.Log.Debug("intent dropped: task not waiting", "task_id", in.TaskID, "worker", r.Worker)
@@ -71,7 +81,16 @@ func (r *Runner) Run(ctx context.Context, in Intent) error {
 	cause := context.Cause(runCtx)
 	stop(nil)
 	<-beats
-	return r.finish(ctx, o, file, runErr, cause, log)
+	rep := AttemptReport{Type: t.Type, Format: t.Format, Outcome: OutcomeLost, Rows: prog.rows.Load()}
+	err = r.finish(ctx, o, file, runErr, cause, &rep, log)
+	if r.Observe != nil {
+		rep.Duration = time.Since(started)
+		if rep.Outcome == OutcomeSuccess && file != nil {
+			rep.Bytes = file.Size
+		}
+		r.Observe.AttemptFinished(rep)
+	}
+	return err
 }
 
 // exportRecovering runs export, turning a panic in a provider or writer
@@ -218,6 +237,9 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 			}
 			p.rows.Add(1)
 		}
+		if r.Observe != nil && len(b.Rows) > 0 {
+			r.Observe.RowsWritten(t.Type, len(b.Rows))
+		}
 		if b.Done {
 			return nil
 		}
@@ -260,13 +282,13 @@ func FileName(t *Task) string {
 // finish records how the run ended, retrying while the store fails for
 // up to FinishRetryFor. It uses a context that survives the run's own
 // cancellation: the outcome must be written even on shutdown.
-func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, log *slog.Logger) error {
+func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, rep *AttemptReport, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.FinishRetryFor+10*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(r.FinishRetryFor)
 	wait := 100 * time.Millisecond
 	for {
-		err := r.record(ctx, o, file, runErr, cause, log)
+		err := r.record(ctx, o, file, runErr, cause, rep, log)
 		if err == nil || KindOf(err) != KindInternal || time.Now().After(deadline) {
 			if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
 				return nil
@@ -286,8 +308,9 @@ func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 	}
 }
 
-// record writes the outcome once.
-func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, log *slog.Logger) error {
+// record writes the outcome once and, when it is recorded, says in rep
+// what it was.
+func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, rep *AttemptReport, log *slog.Logger) error {
 	now := r.Now()
 	switch {
 	case runErr == nil:
@@ -295,6 +318,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
 			if cur, gerr := r.Store.Get(ctx, o.TaskID); gerr == nil &&
 				cur.Status == StatusSuccess && cur.File != nil && cur.File.Name == file.Name {
+				rep.Outcome, rep.Finished = OutcomeSuccess, StatusSuccess
 				return nil // an earlier try went through; only its answer was lost
 			}
 			log.Warn("task taken from this worker before it finished; file discarded")
@@ -302,6 +326,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 				log.Warn("remove discarded file", "err", rmErr)
 			}
 		} else if err == nil {
+			rep.Outcome, rep.Finished = OutcomeSuccess, StatusSuccess
 			log.Info("task succeeded", "rows", file.Rows, "size", file.Size, "sheets", file.Sheets)
 		}
 		return err
@@ -310,6 +335,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 	case errors.Is(cause, errCancelRequested):
 		err := r.Store.CancelRunning(ctx, o, now)
 		if err == nil {
+			rep.Outcome, rep.Finished = OutcomeCancelled, StatusCancelled
 			log.Info("task cancelled")
 		}
 		return err
@@ -317,6 +343,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		// The worker is shutting down: hand the task to another worker.
 		err := r.Store.Release(ctx, o, fmt.Sprintf("worker %s shut down during attempt %d", o.Worker, o.Attempt), now)
 		if err == nil {
+			rep.Outcome = OutcomeReleased
 			log.Info("task released for another worker")
 		}
 		return err
@@ -325,6 +352,10 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		next := r.Retry.NextAttempt(o.Attempt, permanent, now)
 		err := r.Store.Fail(ctx, o, Failure{Message: runErr.Error(), Permanent: permanent, NextAttemptAt: next}, now)
 		if err == nil {
+			rep.Outcome = OutcomeFailed
+			if next == nil {
+				rep.Finished = StatusFailed
+			}
 			log.Warn("task failed", "err", runErr, "permanent", permanent, "next_attempt_at", next)
 		}
 		return err

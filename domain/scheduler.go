@@ -36,6 +36,11 @@ type Scheduler struct {
 	Batch int
 	Now   Clock
 	Log   *slog.Logger
+	// Stats, when set with Observe, is read once per sweep for the backlog
+	// gauges: one query per interval per replica.
+	Stats StatsStore
+	// Observe hears rescues, failed sends and the stats; nil means none.
+	Observe SchedulerObserver
 
 	// queueDown is set when a send fails during a sweep: the rest of the
 	// sweep sends nothing, instead of waiting out one timeout per task.
@@ -65,7 +70,19 @@ func (s *Scheduler) Run(ctx context.Context, every time.Duration) {
 // returns the errors joined.
 func (s *Scheduler) Sweep(ctx context.Context) error {
 	s.queueDown = false
-	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp())
+	return errors.Join(s.retryDue(ctx), s.rescue(ctx), s.resend(ctx), s.cleanTemp(), s.observeStats(ctx))
+}
+
+func (s *Scheduler) observeStats(ctx context.Context) error {
+	if s.Stats == nil || s.Observe == nil {
+		return nil
+	}
+	st, err := s.Stats.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("read task stats: %w", err)
+	}
+	s.Observe.TaskStats(st)
+	return nil
 }
 
 // send emits t's intent unless the queue already failed in this sweep;
@@ -76,6 +93,9 @@ func (s *Scheduler) send(ctx context.Context, t *Task) {
 	}
 	if !emit(ctx, s.Store, s.Sender, s.Now, s.Log, t) {
 		s.queueDown = true
+		if s.Observe != nil {
+			s.Observe.IntentSendFailed()
+		}
 	}
 }
 
@@ -121,6 +141,9 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 				continue
 			}
 			return fmt.Errorf("rescue task %d: %w", t.ID, err)
+		}
+		if s.Observe != nil {
+			s.Observe.TaskRescued()
 		}
 		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID, "to", to)
 		if to == StatusNotExecuted {

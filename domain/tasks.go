@@ -52,6 +52,9 @@ type Tasks struct {
 	// create. A SentBatcher batches them.
 	Marks SentMarker
 
+	// Observe hears creates and failed sends, for metrics; nil means none.
+	Observe TasksObserver
+
 	// sendsPausedUntil (unix ns) skips sends after a failure; see send.
 	sendsPausedUntil atomic.Int64
 }
@@ -77,6 +80,9 @@ func (s *Tasks) Create(ctx context.Context, req CreateRequest) (t *Task, created
 	if err != nil {
 		return nil, false, fmt.Errorf("create task: %w", err)
 	}
+	if s.Observe != nil {
+		s.Observe.TaskCreated(stored.Type, stored.Format)
+	}
 	s.send(ctx, stored)
 	return stored, true, nil
 }
@@ -92,6 +98,9 @@ func (s *Tasks) send(ctx context.Context, t *Task) {
 		marks = s.Marks
 	}
 	if !emit(ctx, marks, s.Sender, s.Now, s.Log, t) {
+		if s.Observe != nil {
+			s.Observe.IntentSendFailed()
+		}
 		// While the broker is down, every send would wait out its timeout:
 		// skip sends for a moment so creates answer at once. The task is
 		// stored; the scheduler sends its intent when the broker is back.

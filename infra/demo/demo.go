@@ -289,3 +289,12 @@ func parseCursor(c string, rows int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// Params implements domain.ParamDeclarer.
+func (*Provider) Params() []domain.Param {
+	return []domain.Param{
+		{Name: ParamRows, Kind: domain.KindInt, Required: true, Description: fmt.Sprintf("rows to make up, 0 to %d", MaxRows)},
+		{Name: ParamFailTimes, Kind: domain.KindInt, Description: fmt.Sprintf("fail the task's first N attempts (retryable), 0 to %d", maxFailTimes)},
+		{Name: ParamDelayMS, Kind: domain.KindInt, Description: fmt.Sprintf("pause per batch in milliseconds, 0 to %d", MaxDelayMS)},
+	}
+}

@@ -32,25 +32,38 @@ const DefaultMaxBody = 1 << 20
 type Server struct {
 	tasks   *domain.Tasks
 	files   domain.FileStore
-	health  func(context.Context) error
 	log     *slog.Logger
 	maxBody int64
+	observe RequestObserver
 }
 
 // Config is what the API needs.
 type Config struct {
 	Tasks *domain.Tasks
 	Files domain.FileStore
-	// Health checks the dependencies /healthz reports on; nil means none.
-	Health  func(context.Context) error
+	// Health checks the database for /readyz; nil means no check. /healthz
+	// is liveness and checks nothing.
+	Health func(context.Context) error
+	// Ready lists further readiness checks.
+	Ready []Check
+	// Metrics serves /metrics when set.
+	Metrics http.Handler
+	// Observe hears every request served, for metrics; nil means none.
+	Observe RequestObserver
 	Log     *slog.Logger
 	MaxBody int64
+}
+
+// RequestObserver hears each served request: route is the matched route
+// template ("/api/v1/tasks/:id"), empty when none matched.
+type RequestObserver interface {
+	ObserveRequest(route, method string, status int, d time.Duration)
 }
 
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{tasks: cfg.Tasks, files: cfg.Files, health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
+	s := &Server{tasks: cfg.Tasks, files: cfg.Files, log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -64,12 +77,26 @@ func New(cfg Config) http.Handler {
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
 	})
-	r.GET("/healthz", s.healthz)
+	checks := cfg.Ready
+	if cfg.Health != nil {
+		checks = append([]Check{{Name: "database", Probe: cfg.Health}}, checks...)
+	}
+	r.GET("/healthz", gin.WrapF(Healthz))
+	r.GET("/readyz", gin.WrapF(Readyz(checks, s.log)))
+	if cfg.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(cfg.Metrics))
+	}
+	r.GET("/docs", serveDocs)
+	r.GET("/docs/assets/:file", serveDocsAsset)
 	v1 := r.Group("/api/v1")
+	v1.GET("/openapi.json", serveOpenAPI)
+	v1.GET("/types", s.types)
 	v1.POST("/tasks", s.create)
 	v1.GET("/tasks", s.list)
 	v1.GET("/tasks/:id", s.get)
 	v1.GET("/tasks/:id/file", s.download)
+	// Download managers ask for the size first.
+	v1.HEAD("/tasks/:id/file", s.download)
 	v1.POST("/tasks/:id/cancel", s.cancel)
 	v1.POST("/tasks/:id/retry", s.retry)
 	return r
@@ -91,21 +118,12 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	d := time.Since(start)
 	s.log.Debug("http request", "method", c.Request.Method, "path", c.Request.URL.Path,
-		"status", c.Writer.Status(), "duration", time.Since(start))
-}
-
-func (s *Server) healthz(c *gin.Context) {
-	if s.health != nil {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.health(ctx); err != nil {
-			s.log.Warn("health check failed", "err", err)
-			writeProblem(c, http.StatusServiceUnavailable, "a dependency is unavailable", nil)
-			return
-		}
+		"status", c.Writer.Status(), "duration", d)
+	if s.observe != nil {
+		s.observe.ObserveRequest(c.FullPath(), c.Request.Method, c.Writer.Status(), d)
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
 // createBody is the create request.
@@ -289,7 +307,13 @@ func (s *Server) cancel(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, view(t))
+	// A running task stops at its worker's next heartbeat: accepted, not
+	// done yet. A waiting one is cancelled now.
+	status := http.StatusOK
+	if t.Status == domain.StatusExecuting {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, view(t))
 }
 
 func (s *Server) retry(c *gin.Context) {

@@ -26,10 +26,11 @@ import (
 )
 
 type env struct {
-	srv   *httptest.Server
-	store *mysql.Store
-	files *localfs.Store
-	queue *memqueue.Queue
+	handler http.Handler
+	srv     *httptest.Server
+	store   *mysql.Store
+	files   *localfs.Store
+	queue   *memqueue.Queue
 }
 
 // newEnv serves the API over a real SQLite store and file store, with an
@@ -48,9 +49,14 @@ func newEnv(t *testing.T) *env {
 		Store: store, Sender: q, Providers: domain.Registry{demo.Type: demo.New()},
 		Now: func() time.Time { return time.Now().UTC() }, Log: log,
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Tasks: tasks, Files: files, Health: store.Ping, Log: log, MaxBody: 4096}))
+	h := httpapi.New(httpapi.Config{Tasks: tasks, Files: files, Health: store.Ping, Log: log, MaxBody: 4096,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			_, _ = io.WriteString(w, "up 1\n")
+		})})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: store, files: files, queue: q}
+	return &env{handler: h, srv: srv, store: store, files: files, queue: q}
 }
 
 type resp struct {
@@ -74,6 +80,7 @@ func (e *env) do(t *testing.T, method, path, ctype, body string, hdr ...string) 
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	checkAgainstDocument(t, req, res, b)
 	return resp{res.StatusCode, res.Header, b}
 }
 
@@ -389,13 +396,23 @@ func TestDownload(t *testing.T) {
 	require.NotContains(t, string(r.body), e.files.Dir(), "no internal paths leak")
 }
 
-func TestHealthz(t *testing.T) {
+// TestHealthzAndReadyz: liveness checks nothing, so a database outage
+// does not restart pods; readiness names the database when it is down.
+func TestHealthzAndReadyz(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := e.do(t, http.MethodGet, "/healthz", "", "")
 	require.Equal(t, http.StatusOK, r.status)
 	require.True(t, bytes.Contains(r.body, []byte(`"ok"`)))
+	r = e.do(t, http.MethodGet, "/readyz", "", "")
+	require.Equal(t, http.StatusOK, r.status)
 	require.NoError(t, e.store.Close())
 	r = e.do(t, http.MethodGet, "/healthz", "", "")
+	require.Equal(t, http.StatusOK, r.status, "liveness does not depend on the database")
+	r = e.do(t, http.MethodGet, "/readyz", "", "")
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	p := decodeProblem(t, r)
+	require.Contains(t, p.Detail, "database")
+	require.Len(t, p.Errors, 1)
+	require.Equal(t, "database", p.Errors[0].Field)
 }

@@ -9,13 +9,16 @@ import (
 
 // taskView is a task as clients see it.
 type taskView struct {
-	ID              int64             `json:"id"`
-	Name            string            `json:"name"`
-	Type            string            `json:"type"`
-	Format          domain.Format     `json:"format"`
-	Params          json.RawMessage   `json:"params"`
-	Columns         []domain.Column   `json:"columns"`
-	Status          domain.Status     `json:"status"`
+	ID      int64           `json:"id"`
+	Name    string          `json:"name"`
+	Type    string          `json:"type"`
+	Format  domain.Format   `json:"format"`
+	Params  json.RawMessage `json:"params"`
+	Columns []domain.Column `json:"columns"`
+	Status  domain.Status   `json:"status"`
+	// Done is true once the task will not change by itself: SUCCESS,
+	// CANCELLED, or FAILED with no automatic retry coming.
+	Done            bool              `json:"done"`
 	Attempts        int               `json:"attempts"`
 	Error           string            `json:"error,omitempty"`
 	Permanent       bool              `json:"error_permanent,omitempty"`
@@ -49,7 +52,7 @@ type fileView struct {
 func view(t *domain.Task) taskView {
 	v := taskView{
 		ID: t.ID, Name: t.Name, Type: t.Type, Format: t.Format, Params: t.Params, Columns: t.Columns,
-		Status: t.Status, Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
+		Status: t.Status, Done: t.Done(), Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
 		Worker: t.WorkerID, CancelRequested: t.CancelRequested, NextAttemptAt: t.NextAttemptAt,
 		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, UpdatedAt: t.UpdatedAt,
 		Progress: progressView{RowsWritten: t.RowsWritten},

@@ -93,6 +93,8 @@ type Config struct {
 type Param struct {
 	Kind     domain.ValueKind `yaml:"kind"`
 	Required bool             `yaml:"required"`
+	// Description tells clients what the param means (listed at /api/v1/types).
+	Description string `yaml:"description"`
 }
 
 // Column is one field of the rows the service returns.

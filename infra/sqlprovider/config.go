@@ -86,6 +86,8 @@ type Param struct {
 	// absent optional param is bound as NULL, so queries test it with
 	// ":name IS NULL OR …".
 	Required bool `yaml:"required"`
+	// Description tells clients what the param means (listed at /api/v1/types).
+	Description string `yaml:"description"`
 }
 
 // Column is one field of the export: a column of the query's result.

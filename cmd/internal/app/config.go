@@ -20,6 +20,7 @@ import (
 // its DC_* environment variable, else its default.
 type Config struct {
 	HTTPAddr          string
+	WorkerHTTPAddr    string
 	DataDir           string
 	StorageDir        string
 	MySQLDSN          string
@@ -62,6 +63,7 @@ func settings(c *Config) []setting {
 	}
 	return []setting{
 		{"http-addr", "DC_HTTP_ADDR", "address the API listens on", str(&c.HTTPAddr), ":8080"},
+		{"worker-http-addr", "DC_WORKER_HTTP_ADDR", "address dc-worker serves /healthz, /readyz and /metrics on", str(&c.WorkerHTTPAddr), ":8081"},
 		{"data-dir", "DC_DATA_DIR", "directory of the embedded database and, by default, the files", str(&c.DataDir), "./data"},
 		{"storage-dir", "DC_STORAGE_DIR", "shared volume the export files are written to (default $DC_DATA_DIR/files)", str(&c.StorageDir), ""},
 		{"mysql-dsn", "DC_MYSQL_DSN", "MySQL/MariaDB DSN (user:pw@tcp(host:3306)/db); empty: embedded SQLite", str(&c.MySQLDSN), ""},
