@@ -10,7 +10,7 @@ export GOTOOLCHAIN := go1.27.3
 GO    ?= go
 BIN   := bin
 
-.PHONY: all build run test test-unit vet services-up services-down services-env bench clean
+.PHONY: all build run test test-unit vet api-fuzz services-up services-down services-env bench clean
 
 all: build
 
@@ -38,7 +38,14 @@ test: vet
 	$(GO) test -count=1 -race ./domain/... ./infra/memqueue/... && \
 	$(GO) test -count=1 -timeout 40m -skip '^TestFault' ./... && \
 	echo "fault tests (they stop and restart the shared services, so they run alone):" && \
-	$(GO) test -count=1 -timeout 20m -run '^TestFault' ./cmd/worker/
+	$(GO) test -count=1 -timeout 20m -run '^TestFault' ./cmd/worker/ && \
+	echo "api fuzz (schemathesis against a live embedded dc-api):" && \
+	bash deploy/api-fuzz.sh
+
+# schemathesis (PyPI, in a venv under ~/.cache/dc-services) against a live
+# embedded dc-api: no server error, every response as the OpenAPI document says.
+api-fuzz:
+	bash deploy/api-fuzz.sh
 
 services-up:
 	bash deploy/services/up.sh
