@@ -67,6 +67,9 @@ func (r *Runner) Run(ctx context.Context, in Intent) error {
 	}
 	o := Owner{TaskID: t.ID, Worker: r.Worker, Attempt: t.Attempts}
 	log := r.Log.With("task_id", t.ID, "attempt", t.Attempts, "worker", r.Worker)
+	if in.RequestID != "" {
+		log = log.With("request_id", in.RequestID)
+	}
 	log.Info("task claimed", "type", t.Type, "format", t.Format)
 
 	runCtx, stop := context.WithCancelCause(ctx)

@@ -90,7 +90,7 @@ func (s *Tasks) Create(ctx context.Context, req CreateRequest) (t *Task, created
 func (s *Tasks) send(ctx context.Context, t *Task) {
 	now := s.Now()
 	if s.sendsPausedUntil.Load() > now.UnixNano() {
-		s.Log.Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
+		logFor(ctx, s.Log).Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
 		return
 	}
 	var marks SentMarker = s.Store
@@ -117,7 +117,8 @@ const sendPause = 5 * time.Second
 func emit(ctx context.Context, st SentMarker, sender IntentSender, now Clock, log *slog.Logger, t *Task) bool {
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
-	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type}); err != nil {
+	log = logFor(ctx, log)
+	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type, RequestID: RequestID(ctx)}); err != nil {
 		log.Warn("intent not sent; the scheduler will resend it", "task_id", t.ID, "err", err)
 		return false
 	}

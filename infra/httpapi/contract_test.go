@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"sort"
@@ -253,4 +254,28 @@ func TestHeadFile(t *testing.T) {
 	require.Equal(t, "8", r.header.Get("Content-Length"))
 	require.Empty(t, r.body)
 	require.NotEmpty(t, r.header.Get("ETag"))
+}
+
+// TestRequestID: a client's id is echoed and carried on the intent; a bad
+// or missing one is replaced by a generated id.
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.create(t, `{"name":"rid","type":"demo","params":{"rows":1}}`, "X-Request-Id", "orders-nov-1")
+	require.Equal(t, http.StatusAccepted, r.status)
+	require.Equal(t, "orders-nov-1", r.header.Get("X-Request-Id"))
+	stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got domain.Intent
+	e.queue.Consume(stop, context.Background(), 1, func(_ context.Context, in domain.Intent) error {
+		got = in
+		cancel()
+		return nil
+	}, slog.New(slog.DiscardHandler))
+	require.Equal(t, "orders-nov-1", got.RequestID, "the intent carries the request id to the worker")
+	for _, bad := range []string{"", "has space", strings.Repeat("x", 129)} {
+		r = e.do(t, http.MethodGet, "/healthz", "", "", "X-Request-Id", bad)
+		id := r.header.Get("X-Request-Id")
+		require.Regexp(t, `^[0-9a-f]{24}$`, id, "bad id %q replaced", bad)
+	}
 }

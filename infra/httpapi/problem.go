@@ -54,7 +54,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	status := statusOf(domain.KindOf(err))
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		s.logOf(c).Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		writeProblem(c, status, "internal error; it has been logged", nil)
 		return
 	}

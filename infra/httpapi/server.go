@@ -72,7 +72,7 @@ func New(cfg Config) http.Handler {
 	// A path with a trailing slash is no endpoint: a 404 problem, not a
 	// redirect whose body is HTML.
 	r.RedirectTrailingSlash = false
-	r.Use(s.recover, s.accessLog)
+	r.Use(s.requestID, s.recover, s.accessLog)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
@@ -119,7 +119,7 @@ func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	d := time.Since(start)
-	s.log.Debug("http request", "method", c.Request.Method, "path", c.Request.URL.Path,
+	s.logOf(c).Debug("http request", "method", c.Request.Method, "path", c.Request.URL.Path,
 		"status", c.Writer.Status(), "duration", d)
 	if s.observe != nil {
 		s.observe.ObserveRequest(c.FullPath(), c.Request.Method, c.Writer.Status(), d)
