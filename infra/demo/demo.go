@@ -292,9 +292,9 @@ func parseCursor(c string, rows int64) (int64, error) {
 
 // Params implements domain.ParamDeclarer.
 func (*Provider) Params() []domain.Param {
-	return []domain.Param{
-		{Name: ParamRows, Kind: domain.KindInt, Required: true, Description: fmt.Sprintf("rows to make up, 0 to %d", MaxRows)},
-		{Name: ParamFailTimes, Kind: domain.KindInt, Description: fmt.Sprintf("fail the task's first N attempts (retryable), 0 to %d", maxFailTimes)},
-		{Name: ParamDelayMS, Kind: domain.KindInt, Description: fmt.Sprintf("pause per batch in milliseconds, 0 to %d", MaxDelayMS)},
+	out := make([]domain.Param, 0, len(paramSpecs))
+	for name, p := range paramSpecs {
+		out = append(out, domain.Param{Name: name, Kind: p.Kind, Required: p.Required, Description: p.Description})
 	}
+	return out
 }
