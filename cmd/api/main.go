@@ -84,7 +84,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Tasks: tasks, Files: core.Files, Health: core.Store.Ping, Log: log,
 			Metrics: metrics.Handler(), Observe: metrics,
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		// A request's headers and body must arrive in time: a client that
+		// stops mid-body cannot hold a descriptor and its buffers for long.
+		// Responses are bounded by httpapi.WriteTimeout, per stall.
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 	}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)

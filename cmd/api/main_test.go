@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,4 +209,23 @@ func TestHealthcheckCommand(t *testing.T) {
 
 	closed := func(k string) string { return map[string]string{"DC_HTTP_ADDR": "127.0.0.1:1"}[k] }
 	require.Error(t, run(context.Background(), []string{"healthcheck"}, closed, &bytes.Buffer{}))
+}
+
+// A client that sends half a request body and then stalls is cut off after
+// DC_HTTP_READ_TIMEOUT instead of holding its descriptor and buffers for as
+// long as it likes.
+func TestStalledRequestBodyIsCutOff(t *testing.T) {
+	t.Parallel()
+	_, c := embedded(t, t.TempDir(), map[string]string{"DC_HTTP_READ_TIMEOUT": "1s"})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.Base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Content-Length: 1000\r\n\r\n{\"name\":")
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	_, err = io.Copy(io.Discard, conn) // returns when the server closes the connection
+	require.NoError(t, err, "the server closed the stalled connection (not our read deadline)")
+	require.Less(t, time.Since(start), 15*time.Second)
 }

@@ -56,6 +56,7 @@ func newStack(t *testing.T) *stack {
 		"DC_STORAGE_DIR":    t.TempDir(), "DC_DATA_DIR": t.TempDir(),
 		"DC_SCHEDULER_INTERVAL": "500ms", "DC_LEASE_TTL": "5s", "DC_RETRY_BACKOFF": "200ms",
 		"DC_SHUTDOWN_GRACE": "5s",
+		"DC_DEMO":           "true", // the tests export demo rows; outside the embedded mode it is opt-in
 	}}
 }
 

@@ -6,6 +6,13 @@
 // Values are written as text a program can parse back: integers and
 // decimals as they are, booleans as true/false, times as RFC 3339 in UTC.
 // Column formats and widths are Excel notions and are ignored.
+//
+// A spreadsheet opening a CSV file runs a cell that starts with =, +, -, @,
+// a tab or a carriage return as a formula (OWASP "CSV injection"), and an
+// export carries whatever text the business data holds. So by default such
+// a text cell, header or value, is written with a leading apostrophe, which
+// spreadsheets show as text; numbers, decimals, booleans and times are
+// never escaped, so "-12.50" stays a number.
 package csv
 
 import (
@@ -41,18 +48,54 @@ type Writer struct {
 	text []byte
 	ends []int
 
+	escape bool // prefix formula-like text cells with an apostrophe
+
 	err    error // a write failure; the file is unusable after it
 	closed bool
 }
 
-// New starts a CSV file on w with a header row of the columns' headers.
-// It matches domain.SheetWriterFactory.
-func New(w io.Writer, cols []domain.SheetColumn) (domain.SheetWriter, error) {
-	return NewWriter(w, cols)
+// formulaStart reports whether a spreadsheet would take text s as a formula.
+func formulaStart(s string) bool {
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
 }
 
-// NewWriter is New returning the concrete type.
-func NewWriter(w io.Writer, cols []domain.SheetColumn) (*Writer, error) {
+// textCell returns s as the cell to write: escaped when it looks like a formula.
+func (x *Writer) textCell(s string) string {
+	if x.escape && formulaStart(s) {
+		return "'" + s
+	}
+	return s
+}
+
+// Options tune a Writer. The zero value escapes formula-like text cells.
+type Options struct {
+	// KeepFormulas writes text cells exactly as given, even those a
+	// spreadsheet would run as formulas (DC_CSV_FORMULA_ESCAPE=false).
+	KeepFormulas bool
+}
+
+// New starts a CSV file on w with a header row of the columns' headers,
+// escaping formula-like text. It matches domain.SheetWriterFactory.
+func New(w io.Writer, cols []domain.SheetColumn) (domain.SheetWriter, error) {
+	return NewWriter(w, cols, Options{})
+}
+
+// Factory returns a domain.SheetWriterFactory with the given options.
+func Factory(opts Options) domain.SheetWriterFactory {
+	return func(w io.Writer, cols []domain.SheetColumn) (domain.SheetWriter, error) {
+		return NewWriter(w, cols, opts)
+	}
+}
+
+// NewWriter is New with options, returning the concrete type.
+func NewWriter(w io.Writer, cols []domain.SheetColumn, opts Options) (*Writer, error) {
 	if len(cols) == 0 {
 		return nil, errors.New("no columns")
 	}
@@ -61,16 +104,17 @@ func NewWriter(w io.Writer, cols []domain.SheetColumn) (*Writer, error) {
 		dst: dst,
 		// encoding/csv uses dst itself as its buffer, since it is a large
 		// enough bufio.Writer, so there is one buffer, not two.
-		csv:   stdcsv.NewWriter(dst),
-		names: make([]string, len(cols)),
-		rec:   make([]string, len(cols)),
-		ends:  make([]int, len(cols)),
+		csv:    stdcsv.NewWriter(dst),
+		names:  make([]string, len(cols)),
+		rec:    make([]string, len(cols)),
+		ends:   make([]int, len(cols)),
+		escape: !opts.KeepFormulas,
 	}
 	x.csv.UseCRLF = true // RFC 4180 line ends
 	header := make([]string, len(cols))
 	for i, c := range cols {
 		x.names[i] = c.Field
-		header[i] = c.Header
+		header[i] = x.textCell(c.Header)
 	}
 	if _, err := dst.WriteString(bom); err != nil {
 		return nil, fmt.Errorf("write byte-order mark: %w", err)
@@ -103,7 +147,7 @@ func (x *Writer) WriteRow(values []any) error {
 		switch t := v.(type) {
 		case nil:
 		case string:
-			x.rec[i] = t
+			x.rec[i] = x.textCell(t)
 		case domain.Decimal:
 			if !t.Valid() {
 				x.text = b

@@ -145,7 +145,7 @@ func TestBadRowsLeaveWriterUsable(t *testing.T) {
 func TestCloseTwiceAndAbort(t *testing.T) {
 	t.Parallel()
 	cols := []domain.SheetColumn{col("id", "ID", domain.KindInt)}
-	w, err := csv.NewWriter(io.Discard, cols)
+	w, err := csv.NewWriter(io.Discard, cols, csv.Options{})
 	require.NoError(t, err)
 	_, err = w.Close()
 	require.NoError(t, err)
@@ -153,7 +153,7 @@ func TestCloseTwiceAndAbort(t *testing.T) {
 	require.ErrorIs(t, err, csv.ErrClosed)
 	require.ErrorIs(t, w.WriteRow([]any{int64(1)}), csv.ErrClosed)
 
-	w, err = csv.NewWriter(io.Discard, cols)
+	w, err = csv.NewWriter(io.Discard, cols, csv.Options{})
 	require.NoError(t, err)
 	require.NoError(t, w.Abort())
 	_, err = w.Close()
@@ -218,4 +218,51 @@ func TestInvalidDecimalIsRefused(t *testing.T) {
 	_, err = w.Close()
 	require.NoError(t, err)
 	require.Contains(t, out.String(), "-0.50")
+}
+
+// Text that a spreadsheet would run as a formula is written with a leading
+// apostrophe, in headers and values alike; numbers (negative ones too) and
+// text that merely contains such a character are left alone.
+func TestFormulaEscaping(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{
+		col("s", "=HYPERLINK(\"http://x\")", domain.KindString),
+		col("n", "-n", domain.KindInt),
+		col("d", "Amount", domain.KindDecimal),
+	}
+	rows := [][]any{
+		{"=1+2", int64(-5), domain.Decimal("-12.50")},
+		{"+41", int64(0), domain.Decimal("1")},
+		{"-cmd", nil, nil},
+		{"@SUM(A1)", nil, nil},
+		{"\tx", nil, nil},
+		{"\rx", nil, nil},
+		{"a=b", nil, nil},
+		{"", nil, nil},
+	}
+	write := func(opts csv.Options) [][]string {
+		var buf bytes.Buffer
+		w, err := csv.NewWriter(&buf, cols, opts)
+		require.NoError(t, err)
+		for _, r := range rows {
+			require.NoError(t, w.WriteRow(r))
+		}
+		_, err = w.Close()
+		require.NoError(t, err)
+		return read(t, buf.Bytes())
+	}
+
+	got := write(csv.Options{})
+	require.Equal(t, []string{"'=HYPERLINK(\"http://x\")", "'-n", "Amount"}, got[0])
+	require.Equal(t, []string{"'=1+2", "-5", "-12.50"}, got[1])
+	require.Equal(t, []string{"'+41", "0", "1"}, got[2])
+	// encoding/csv drops a lone carriage return when it writes CRLF line
+	// ends; the escape is there all the same.
+	for i, want := range []string{"'-cmd", "'@SUM(A1)", "'\tx", "'x", "a=b", ""} {
+		require.Equal(t, want, got[3+i][0], "row %d", 3+i)
+	}
+
+	kept := write(csv.Options{KeepFormulas: true})
+	require.Equal(t, "=HYPERLINK(\"http://x\")", kept[0][0])
+	require.Equal(t, "=1+2", kept[1][0])
 }

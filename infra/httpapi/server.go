@@ -72,7 +72,7 @@ func New(cfg Config) http.Handler {
 	// A path with a trailing slash is no endpoint: a 404 problem, not a
 	// redirect whose body is HTML.
 	r.RedirectTrailingSlash = false
-	r.Use(s.requestID, s.recover, s.accessLog)
+	r.Use(s.requestID, s.recover, s.accessLog, writeDeadline)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
@@ -363,7 +363,7 @@ func (s *Server) download(c *gin.Context) {
 	h.Set("Cache-Control", "private, max-age=0")
 	// ServeContent answers Range, If-Range and conditional requests and
 	// sets Content-Length.
-	http.ServeContent(c.Writer, c.Request, name, mod, f)
+	http.ServeContent(newProgressWriter(c.Writer), c.Request, name, mod, f)
 }
 
 // downloadName makes a file name from the task's name: characters that

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 type Config struct {
 	HTTPAddr          string
 	WorkerHTTPAddr    string
+	HTTPReadTimeout   time.Duration
 	DataDir           string
 	StorageDir        string
 	MySQLDSN          string
@@ -39,6 +41,12 @@ type Config struct {
 	ShutdownGrace     time.Duration
 	ProvidersFile     string
 	LogLevel          string
+	// Demo registers the built-in demo export type outside the embedded
+	// mode too (it always is in the embedded mode).
+	Demo bool
+	// CSVFormulaEscape prefixes csv text cells that a spreadsheet would run
+	// as formulas with an apostrophe.
+	CSVFormulaEscape bool
 }
 
 // setting describes one configuration entry for flags, env and --help.
@@ -62,7 +70,8 @@ func settings(c *Config) []setting {
 		return func(fs *flag.FlagSet, n, d, u string) { fs.Var(boolValue{p}, n, u) }
 	}
 	return []setting{
-		{"http-addr", "DC_HTTP_ADDR", "address the API listens on", str(&c.HTTPAddr), ":8080"},
+		{"http-addr", "DC_HTTP_ADDR", "address the API listens on (default 127.0.0.1:8080 in the embedded mode, :8080 with MySQL)", str(&c.HTTPAddr), ""},
+		{"http-read-timeout", "DC_HTTP_READ_TIMEOUT", "how long a client may take to send a request's headers and body", dur(&c.HTTPReadTimeout), "30s"},
 		{"worker-http-addr", "DC_WORKER_HTTP_ADDR", "address dc-worker serves /healthz, /readyz and /metrics on", str(&c.WorkerHTTPAddr), ":8081"},
 		{"data-dir", "DC_DATA_DIR", "directory of the embedded database and, by default, the files", str(&c.DataDir), "./data"},
 		{"storage-dir", "DC_STORAGE_DIR", "shared volume the export files are written to (default $DC_DATA_DIR/files)", str(&c.StorageDir), ""},
@@ -82,6 +91,8 @@ func settings(c *Config) []setting {
 		{"shutdown-grace", "DC_SHUTDOWN_GRACE", "how long running exports may finish on SIGTERM", dur(&c.ShutdownGrace), "30s"},
 		{"providers-file", "DC_PROVIDERS_FILE", "YAML file declaring SQL and HTTP export types (give api and workers the same file)", str(&c.ProvidersFile), ""},
 		{"log-level", "DC_LOG_LEVEL", "debug, info, warn or error", str(&c.LogLevel), "info"},
+		{"demo", "DC_DEMO", "register the built-in demo export type with MySQL too (always on in the embedded mode)", boolean(&c.Demo), "false"},
+		{"csv-formula-escape", "DC_CSV_FORMULA_ESCAPE", "write csv text cells starting with = + - @ tab or CR with a leading '", boolean(&c.CSVFormulaEscape), "true"},
 	}
 }
 
@@ -105,11 +116,14 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
 		for _, s := range ss {
-			d := s.def
-			if d == "" {
-				d = `""`
+			d := " (default " + s.def + ")"
+			switch {
+			case strings.Contains(s.help, "(default "):
+				d = "" // the help says it, mode by mode
+			case s.def == "":
+				d = ` (default "")`
 			}
-			fmt.Fprintf(out, "  --%-20s %-24s %s (default %s)\n", s.flag, s.env, s.help, d)
+			fmt.Fprintf(out, "  --%-20s %-24s %s%s\n", s.flag, s.env, s.help, d)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +134,15 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 	}
 	if c.StorageDir == "" {
 		c.StorageDir = filepath.Join(c.DataDir, "files")
+	}
+	if c.HTTPAddr == "" {
+		// The embedded mode is a single-machine demo: reachable from this
+		// machine only unless asked otherwise. Shared mode runs in containers,
+		// where the port is published by the platform.
+		c.HTTPAddr = ":8080"
+		if c.Embedded() {
+			c.HTTPAddr = "127.0.0.1:8080"
+		}
 	}
 	if c.WorkerID == "" {
 		host, _ := os.Hostname()
@@ -132,8 +155,11 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.HTTPAddr == "" {
-		bad("DC_HTTP_ADDR must not be empty")
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("DC_HTTP_ADDR must be host:port or :port, got %q", c.HTTPAddr)
+	}
+	if c.HTTPReadTimeout < 100*time.Millisecond {
+		bad("DC_HTTP_READ_TIMEOUT must be at least 100ms, got %s", c.HTTPReadTimeout)
 	}
 	if c.DataDir == "" {
 		bad("DC_DATA_DIR must not be empty")

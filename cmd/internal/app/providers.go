@@ -46,8 +46,15 @@ func (p *Providers) Close() error {
 // Each SQL export type's query is checked against its database first: a
 // permanent problem (syntax, unknown column, missing grant) stops the
 // start; an unreachable database is only logged, as tasks retry.
-func LoadProviders(ctx context.Context, path string, getenv func(string) string, log *slog.Logger) (*Providers, error) {
-	reg := domain.Registry{demo.Type: demo.New()}
+//
+// The demo type is registered only when withDemo is set (the embedded mode,
+// or DC_DEMO=true): it exists to try the service, and in production anyone
+// with a key could make a worker write ten million made-up rows with it.
+func LoadProviders(ctx context.Context, path string, withDemo bool, getenv func(string) string, log *slog.Logger) (*Providers, error) {
+	reg := domain.Registry{}
+	if withDemo {
+		reg[demo.Type] = demo.New()
+	}
 	if path == "" {
 		return &Providers{Registry: reg}, nil
 	}

@@ -36,7 +36,7 @@ type Core struct {
 
 // Open loads the providers and connects the store and the file volume.
 func Open(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (*Core, error) {
-	provs, err := LoadProviders(ctx, cfg.ProvidersFile, getenv, log)
+	provs, err := LoadProviders(ctx, cfg.ProvidersFile, cfg.Embedded() || cfg.Demo, getenv, log)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (c *Core) Writers() map[domain.Format]domain.SheetWriterFactory {
 		domain.FormatXLSX: func(w io.Writer, cols []domain.SheetColumn) (domain.SheetWriter, error) {
 			return xlsx.NewWithOptions(w, cols, xlsx.Options{SheetRows: sheetRows})
 		},
-		domain.FormatCSV: csv.New,
+		domain.FormatCSV: csv.Factory(csv.Options{KeepFormulas: !c.Config.CSVFormulaEscape}),
 	}
 }
 

@@ -24,10 +24,15 @@ import (
 )
 
 // Build compiles a main package (e.g. "github.com/downloadcenter/dc/cmd/api")
-// into dir, with optional build tags, and returns the binary's path.
+// into dir, with optional build tags, and returns the binary's path. Under
+// `go test -race` the binary is built with the race detector as well.
 func Build(dir, pkg string, tags ...string) (string, error) {
 	out := filepath.Join(dir, filepath.Base(pkg)+strings.Join(tags, "-"))
-	cmd := exec.Command("go", "build", "-tags", strings.Join(tags, ","), "-o", out, pkg)
+	args := []string{"build", "-tags", strings.Join(tags, ",")}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "-o", out, pkg)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build %s: %w", pkg, err)
@@ -75,6 +80,11 @@ func Start(t *testing.T, name, bin string, env map[string]string) *Proc {
 	}()
 	t.Cleanup(func() {
 		p.Kill()
+		// A race-built binary reports a race on its output and goes on;
+		// the test that provoked it fails here.
+		if strings.Contains(p.Output(), "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector found a data race", name)
+		}
 		if t.Failed() {
 			t.Logf("--- output of %s ---\n%s", name, p.Output())
 		}
