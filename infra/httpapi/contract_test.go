@@ -279,3 +279,42 @@ func TestRequestID(t *testing.T) {
 		require.Regexp(t, `^[0-9a-f]{24}$`, id, "bad id %q replaced", bad)
 	}
 }
+
+// TestStrictBodiesAndCanonicalIDs: keys are exact and unique, the body
+// must be declared JSON, and only the canonical id names a task.
+func TestStrictBodiesAndCanonicalIDs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for body, want := range map[string]string{
+		`{"NAME":"a","type":"demo","params":{"rows":1}}`:                                        `unknown field "NAME"`,
+		`{"name":"a","name":"b","type":"demo","params":{"rows":1}}`:                             `duplicate key "name"`,
+		`{"name":"a","type":"demo","params":{"rows":1,"rows":2}}`:                               `duplicate key "params.rows"`,
+		`{"name":"a","type":"demo","params":{"rows":1},"columns":[{"Field":"id"}]}`:             `unknown field "columns[0].Field"`,
+		`{"name":"a","type":"demo","params":{"rows":1},"columns":[{"field":"id","field":"x"}]}`: `duplicate key "columns[0].field"`,
+	} {
+		r := e.create(t, body)
+		require.Equal(t, http.StatusBadRequest, r.status, body)
+		require.Contains(t, decodeProblem(t, r).Detail, want, body)
+	}
+	r := e.create(t, `{"name":"ok","type":"demo","params":{"Rows":1,"rows":1}}`)
+	require.Equal(t, http.StatusBadRequest, r.status, "params are the provider's: Rows is unknown to demo")
+
+	r = e.do(t, http.MethodPost, "/api/v1/tasks", "", `{"name":"a","type":"demo","params":{"rows":1}}`)
+	require.Equal(t, http.StatusUnsupportedMediaType, r.status, "no Content-Type is not JSON")
+	r = e.do(t, http.MethodPost, "/api/v1/tasks", "text/plain", `{"name":"a","type":"demo","params":{"rows":1}}`)
+	require.Equal(t, http.StatusUnsupportedMediaType, r.status)
+
+	r = e.create(t, `{"name":"one","type":"demo","params":{"rows":1}}`)
+	require.Equal(t, http.StatusAccepted, r.status)
+	var tk struct {
+		ID int64 `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &tk))
+	for _, p := range []string{"+%d", "0%d", "%d.0", " %d"} {
+		path := "/api/v1/tasks/" + strings.ReplaceAll(fmt.Sprintf(p, tk.ID), " ", "%20")
+		r = e.do(t, http.MethodGet, path, "", "")
+		require.Equal(t, http.StatusNotFound, r.status, path)
+	}
+	r = e.do(t, http.MethodGet, fmt.Sprintf("/api/v1/tasks/%d", tk.ID), "", "")
+	require.Equal(t, http.StatusOK, r.status)
+}

@@ -136,11 +136,11 @@ type createBody struct {
 }
 
 func (s *Server) create(c *gin.Context) {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeProblem(c, http.StatusUnsupportedMediaType, "the body must be application/json", nil)
-			return
-		}
+	// The body must be declared JSON: a missing Content-Type is refused
+	// like a wrong one (as README and the OpenAPI document say).
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		writeProblem(c, http.StatusUnsupportedMediaType, "the body must be sent with Content-Type: application/json", nil)
+		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
 	if err != nil {
@@ -153,7 +153,11 @@ func (s *Server) create(c *gin.Context) {
 		return
 	}
 	var body createBody
-	if err := decodeStrict(raw, &body); err != nil {
+	err = decodeStrict(raw, &body)
+	if err == nil {
+		err = checkKeys(raw, createRule)
+	}
+	if err != nil {
 		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
@@ -222,8 +226,9 @@ func jsonType(goKind string) string {
 // taskID parses the :id segment; anything but a positive integer is a
 // task that does not exist.
 func taskID(c *gin.Context) (int64, bool) {
+	// Only the canonical form names a task: "+1" and "01" are not task 1.
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != c.Param("id") {
 		writeProblem(c, http.StatusNotFound, fmt.Sprintf("no task %q", c.Param("id")), nil)
 		return 0, false
 	}
