@@ -114,8 +114,21 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
+		if len(commands[name]) > 0 {
+			fmt.Fprintf(out, "Usage: %s [flags]\n       %s COMMAND\n\nCommands:\n", name, name)
+			for _, c := range commands[name] {
+				fmt.Fprintf(out, "  %-20s %s\n", c[0], c[1])
+			}
+			fmt.Fprintln(out)
+		} else {
+			fmt.Fprintf(out, "Usage: %s [flags]\n\n", name)
+		}
+		fmt.Fprintf(out, "  --version              print the version and exit\n  --help                 print this help\n\n")
+		fmt.Fprintf(out, "Flags (each can also be set by its environment variable):\n\n")
 		for _, s := range ss {
+			if notFor[name][s.flag] {
+				continue
+			}
 			d := " (default " + s.def + ")"
 			switch {
 			case strings.Contains(s.help, "(default "):
@@ -124,6 +137,12 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 				d = ` (default "")`
 			}
 			fmt.Fprintf(out, "  --%-20s %-24s %s%s\n", s.flag, s.env, s.help, d)
+		}
+	}
+	for _, a := range args {
+		if a == "--version" || a == "-version" {
+			printVersion(out, name)
+			return c, flag.ErrHelp
 		}
 	}
 	if err := fs.Parse(args); err != nil {
