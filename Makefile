@@ -10,7 +10,7 @@ export GOTOOLCHAIN := go1.27.3
 GO    ?= go
 BIN   := bin
 
-.PHONY: all build run test test-unit vet vuln services-up services-down services-env bench clean
+.PHONY: all build run test test-unit vet vuln api-fuzz services-up services-down services-env bench clean
 
 # Packages whose tests drive the RocketMQ client's shutdown (in-process, or in the
 # dc-worker/dc-api binaries the real-stack tests start). The client races with
@@ -53,7 +53,14 @@ test: vet vuln
 	echo "without it (they drive the RocketMQ client's shutdown, see RACE_EXCLUDED): $(RACE_EXCLUDED)" && \
 	$(GO) test -count=1 -timeout 40m -skip '^TestFault' $(RACE_EXCLUDED) && \
 	echo "fault tests (they stop and restart the shared services, so they run alone):" && \
-	$(GO) test -count=1 -timeout 20m -run '^TestFault' ./cmd/worker/
+	$(GO) test -count=1 -timeout 20m -run '^TestFault' ./cmd/worker/ && \
+	echo "api fuzz (schemathesis against a live embedded dc-api):" && \
+	bash deploy/api-fuzz.sh
+
+# schemathesis (PyPI, in a venv under ~/.cache/dc-services) against a live
+# embedded dc-api: no server error, every response as the OpenAPI document says.
+api-fuzz:
+	bash deploy/api-fuzz.sh
 
 services-up:
 	bash deploy/services/up.sh

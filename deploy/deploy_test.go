@@ -5,11 +5,14 @@ package deploy
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -116,9 +119,13 @@ func TestKubernetesManifests(t *testing.T) {
 		return tmpl["spec"].(map[string]any)
 	}
 	api := pod("download-center-api")["containers"].([]any)[0].(map[string]any)
-	require.Equal(t, "/healthz", api["readinessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"])
+	require.Equal(t, "/readyz", api["readinessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"])
+	require.Equal(t, "/healthz", api["livenessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"])
 	worker := pod("download-center-worker")
 	require.Greater(t, worker["terminationGracePeriodSeconds"], 30, "longer than DC_SHUTDOWN_GRACE")
+	wc := worker["containers"].([]any)[0].(map[string]any)
+	require.Equal(t, "/readyz", wc["readinessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"])
+	require.Equal(t, "/healthz", wc["livenessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"])
 	cfg := kinds["ConfigMap/download-center"]["data"].(map[string]any)
 	require.Equal(t, "30s", cfg["DC_SHUTDOWN_GRACE"])
 }
@@ -178,5 +185,76 @@ func TestStaticBuild(t *testing.T) {
 			require.NotEqual(t, elf.PT_INTERP, p.Type, "%s is static: no dynamic loader", pkg)
 		}
 		require.NoError(t, f.Close())
+	}
+}
+
+// TestObservabilityFiles: the dashboard and the alert rules parse and
+// use only metrics the processes export (names checked against infra/prom).
+func TestObservabilityFiles(t *testing.T) {
+	t.Parallel()
+	exported := regexp.MustCompile(`Name: "(dc_[a-z_]+)"`)
+	src, err := os.ReadFile("../infra/prom/metrics.go")
+	require.NoError(t, err)
+	known := map[string]bool{}
+	for _, m := range exported.FindAllSubmatch(src, -1) {
+		known[string(m[1])] = true
+	}
+	require.Contains(t, known, "dc_oldest_waiting_task_age_seconds")
+	used := regexp.MustCompile(`\bdc_[a-z_]+`)
+	check := func(file, expr string) {
+		for _, m := range used.FindAllString(expr, -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+			require.True(t, known[base], "%s uses %s, which no process exports", file, m)
+		}
+	}
+	b, err := os.ReadFile("observability/grafana/dashboards/download-center.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	require.NotEmpty(t, dash.Panels)
+	for _, p := range dash.Panels {
+		require.NotEmpty(t, p.Targets, p.Title)
+		for _, tg := range p.Targets {
+			check("dashboard", tg.Expr)
+		}
+	}
+	b, err = os.ReadFile("observability/alerts.yml")
+	require.NoError(t, err)
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &rules))
+	names := map[string]bool{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			names[r.Alert] = true
+			check("alerts", r.Expr)
+		}
+	}
+	for _, a := range []string{"DownloadCenterBacklogTooOld", "DownloadCenterFailureRatioHigh", "DownloadCenterNoReadyWorker"} {
+		require.True(t, names[a], a)
+	}
+	c, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]struct {
+			Profiles []string `yaml:"profiles"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(c, &compose))
+	for _, s := range []string{"prometheus", "grafana"} {
+		require.Equal(t, []string{"observability"}, compose.Services[s].Profiles, s)
 	}
 }

@@ -88,7 +88,7 @@ func (c *IdleClaimer) Run(stop, work context.Context) {
 		}
 		running.Go(func() {
 			defer func() { <-c.Slots }()
-			if err := c.Runner.execute(work, t); err != nil {
+			if err := c.Runner.execute(work, t, ""); err != nil {
 				c.Log.Warn("run claimed task", "task_id", t.ID, "err", err)
 			}
 		})

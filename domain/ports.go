@@ -12,6 +12,10 @@ import (
 type Intent struct {
 	TaskID int64
 	Type   string
+	// RequestID is the id of the client request that sent it (a create or
+	// a retry), so the worker's log lines of the export carry it; empty
+	// for intents the scheduler sends.
+	RequestID string
 }
 
 // IntentSender emits execution intents: the seed's SendTaskToMQService.

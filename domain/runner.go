@@ -54,12 +54,19 @@ type Runner struct {
 	Limits LimitSource
 	Now    Clock
 	Log    *slog.Logger
+	// Observe hears rows written and attempts finished; nil means none.
+	Observe RunObserver
+
+	running atomic.Int64
 }
 
 // LimitSource tells a tenant's limits.
 type LimitSource interface {
 	Limits(ctx context.Context, tenant string) (Limits, error)
 }
+
+// Running is how many Run calls are in progress: the worker's busy slots.
+func (r *Runner) Running() int { return int(r.running.Load()) }
 
 // Run executes the task an intent names. Losing the claim (a duplicate or
 // stale intent) is not an error. Errors returned are infrastructure
@@ -74,7 +81,7 @@ func (r *Runner) Run(ctx context.Context, in Intent) error {
 	if err != nil {
 		return err
 	}
-	return r.execute(ctx, t)
+	return r.execute(ctx, t, in.RequestID)
 }
 
 // claim takes a waiting task for this worker.
@@ -88,9 +95,17 @@ func (r *Runner) claim(ctx context.Context, id int64) (*Task, error) {
 }
 
 // execute runs a task this worker claimed and records the outcome.
-func (r *Runner) execute(ctx context.Context, t *Task) error {
+// requestID is that of the request that created it, when an intent
+// carried it, so the worker's log lines can be matched to the API's.
+func (r *Runner) execute(ctx context.Context, t *Task, requestID string) error {
+	r.running.Add(1)
+	defer r.running.Add(-1)
+	started := time.Now()
 	o := Owner{TaskID: t.ID, Worker: r.Worker, Attempt: t.Attempts}
 	log := r.Log.With("task_id", t.ID, "attempt", t.Attempts, "worker", r.Worker)
+	if requestID != "" {
+		log = log.With("request_id", requestID)
+	}
 	log.Info("task claimed", "type", t.Type, "format", t.Format)
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -114,7 +129,16 @@ func (r *Runner) execute(ctx context.Context, t *Task) error {
 		runErr = fmt.Errorf("no batch fetched for %s (DC_STALL_TIMEOUT): %w", r.StallTimeout, runErr)
 		cause = nil
 	}
-	return r.finish(ctx, o, file, runErr, cause, log)
+	rep := AttemptReport{Type: t.Type, Format: t.Format, Outcome: OutcomeLost, Rows: prog.rows.Load()}
+	err := r.finish(ctx, o, file, runErr, cause, &rep, log)
+	if r.Observe != nil {
+		rep.Duration = time.Since(started)
+		if rep.Outcome == OutcomeSuccess && file != nil {
+			rep.Bytes = file.Size
+		}
+		r.Observe.AttemptFinished(rep)
+	}
+	return err
 }
 
 // exportUntilStopped runs the export in its own goroutine and returns its
@@ -351,6 +375,9 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 			}
 			p.rows.Add(1)
 		}
+		if r.Observe != nil && len(b.Rows) > 0 {
+			r.Observe.RowsWritten(t.Type, len(b.Rows))
+		}
 		if b.Done {
 			return nil
 		}
@@ -430,13 +457,13 @@ func FileName(t *Task) string {
 // finish records how the run ended, retrying while the store fails for
 // up to FinishRetryFor. It uses a context that survives the run's own
 // cancellation: the outcome must be written even on shutdown.
-func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, log *slog.Logger) error {
+func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, rep *AttemptReport, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.FinishRetryFor+10*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(r.FinishRetryFor)
 	wait := 100 * time.Millisecond
 	for {
-		err := r.record(ctx, o, file, runErr, cause, log)
+		err := r.record(ctx, o, file, runErr, cause, rep, log)
 		if err == nil || KindOf(err) != KindInternal || time.Now().After(deadline) {
 			if errors.Is(err, ErrLostRace) || errors.Is(err, ErrNotFound) {
 				return nil
@@ -456,8 +483,9 @@ func (r *Runner) finish(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 	}
 }
 
-// record writes the outcome once.
-func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, log *slog.Logger) error {
+// record writes the outcome once and, when it is recorded, says in rep
+// what it was.
+func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, cause error, rep *AttemptReport, log *slog.Logger) error {
 	now := r.Now()
 	switch {
 	case runErr == nil:
@@ -471,6 +499,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 				// orphan at worst) and the outcome is looked up again.
 				return fmt.Errorf("look up task %d after its succeed lost a race: %w", o.TaskID, gerr)
 			case gerr == nil && cur.Status == StatusSuccess && cur.File != nil && cur.File.Name == file.Name:
+				rep.Outcome, rep.Finished = OutcomeSuccess, StatusSuccess
 				return nil // an earlier try went through; only its answer was lost
 			}
 			log.Warn("task taken from this worker before it finished; file discarded")
@@ -478,6 +507,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 				log.Warn("remove discarded file", "err", rmErr)
 			}
 		} else if err == nil {
+			rep.Outcome, rep.Finished = OutcomeSuccess, StatusSuccess
 			log.Info("task succeeded", "rows", file.Rows, "size", file.Size, "sheets", file.Sheets)
 		}
 		return err
@@ -486,6 +516,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 	case errors.Is(cause, errCancelRequested):
 		err := r.Store.CancelRunning(ctx, o, now)
 		if err == nil {
+			rep.Outcome, rep.Finished = OutcomeCancelled, StatusCancelled
 			log.Info("task cancelled")
 		}
 		return err
@@ -495,6 +526,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		// again); such a task ends CANCELLED instead.
 		err := r.Store.Release(ctx, o, fmt.Sprintf("worker %s shut down during attempt %d", o.Worker, o.Attempt), now)
 		if err == nil {
+			rep.Outcome = OutcomeReleased
 			log.Info("task released for another worker")
 			return nil
 		}
@@ -504,6 +536,7 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		if err := r.Store.CancelRunning(ctx, o, now); err != nil {
 			return err
 		}
+		rep.Outcome, rep.Finished = OutcomeCancelled, StatusCancelled
 		log.Info("task cancelled (cancel requested before shutdown)")
 		return nil
 	default:
@@ -511,6 +544,10 @@ func (r *Runner) record(ctx context.Context, o Owner, file *FileInfo, runErr, ca
 		next := r.Retry.NextAttempt(o.Attempt, permanent, now)
 		err := r.Store.Fail(ctx, o, Failure{Message: runErr.Error(), Permanent: permanent, NextAttemptAt: next}, now)
 		if err == nil {
+			rep.Outcome = OutcomeFailed
+			if next == nil {
+				rep.Finished = StatusFailed
+			}
 			log.Warn("task failed", "err", runErr, "permanent", permanent, "next_attempt_at", next)
 		}
 		return err

@@ -39,6 +39,11 @@ type Scheduler struct {
 	SweepTimeout time.Duration
 	Now          Clock
 	Log          *slog.Logger
+	// Stats, when set with Observe, is read once per sweep for the backlog
+	// gauges: one query per interval per replica.
+	Stats StatsStore
+	// Observe hears rescues, failed sends and the stats; nil means none.
+	Observe SchedulerObserver
 
 	// queueDown is set when a send fails during a sweep: the rest of the
 	// sweep sends nothing, instead of waiting out one timeout per task.
@@ -78,7 +83,19 @@ func (s *Scheduler) Sweep(ctx context.Context) error {
 	if s.Retention != nil {
 		errs = errors.Join(errs, s.Retention.Sweep(ctx))
 	}
-	return errs
+	return errors.Join(errs, s.observeStats(ctx))
+}
+
+func (s *Scheduler) observeStats(ctx context.Context) error {
+	if s.Stats == nil || s.Observe == nil {
+		return nil
+	}
+	st, err := s.Stats.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("read task stats: %w", err)
+	}
+	s.Observe.TaskStats(st)
+	return nil
 }
 
 // send emits t's intent unless the queue already failed in this sweep;
@@ -89,6 +106,9 @@ func (s *Scheduler) send(ctx context.Context, t *Task) {
 	}
 	if !emit(ctx, s.Store, s.Sender, s.Now, s.Log, t) {
 		s.queueDown = true
+		if s.Observe != nil {
+			s.Observe.IntentSendFailed()
+		}
 	}
 }
 
@@ -139,6 +159,9 @@ func (s *Scheduler) rescue(ctx context.Context) error {
 				continue
 			}
 			return fmt.Errorf("rescue task %d: %w", t.ID, err)
+		}
+		if s.Observe != nil {
+			s.Observe.TaskRescued()
 		}
 		s.Log.Warn("rescued task from lapsed lease", "task_id", t.ID, "attempt", t.Attempts, "worker", t.WorkerID,
 			"to", to, "next_attempt_at", f.NextAttemptAt)

@@ -131,3 +131,15 @@ type Owner struct {
 	Worker  string
 	Attempt int
 }
+
+// Done reports whether the task is finished for good: SUCCESS, CANCELLED,
+// or FAILED with no automatic retry coming. A polling client stops here.
+func (t *Task) Done() bool {
+	switch t.Status {
+	case StatusSuccess, StatusCancelled:
+		return true
+	case StatusFailed:
+		return t.NextAttemptAt == nil
+	}
+	return false
+}

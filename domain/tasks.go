@@ -64,6 +64,8 @@ type Tasks struct {
 	Files FileStore
 	// FileTTL is how long a finished file is kept; zero keeps it forever.
 	FileTTL time.Duration
+	// Observe hears creates and failed sends, for metrics; nil means none.
+	Observe TasksObserver
 
 	// sendsPausedUntil (unix ns) skips sends after a failure; see send.
 	sendsPausedUntil atomic.Int64
@@ -107,6 +109,9 @@ func (s *Tasks) Create(ctx context.Context, a Actor, req CreateRequest) (t *Task
 	if err != nil {
 		return nil, false, fmt.Errorf("create task: %w", err)
 	}
+	if s.Observe != nil {
+		s.Observe.TaskCreated(stored.Type, stored.Format)
+	}
 	s.send(ctx, stored)
 	return s.out(stored), true, nil
 }
@@ -142,7 +147,7 @@ func (s *Tasks) checkRows(ctx context.Context, p Provider, params map[string]any
 func (s *Tasks) send(ctx context.Context, t *Task) {
 	now := s.Now()
 	if s.sendsPausedUntil.Load() > now.UnixNano() {
-		s.Log.Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
+		logFor(ctx, s.Log).Debug("intent left to the scheduler: the queue failed moments ago", "task_id", t.ID)
 		return
 	}
 	var marks SentMarker = s.Store
@@ -150,6 +155,9 @@ func (s *Tasks) send(ctx context.Context, t *Task) {
 		marks = s.Marks
 	}
 	if !emit(ctx, marks, s.Sender, s.Now, s.Log, t) {
+		if s.Observe != nil {
+			s.Observe.IntentSendFailed()
+		}
 		// While the broker is down, every send would wait out its timeout:
 		// skip sends for a moment so creates answer at once. The task is
 		// stored; the scheduler sends its intent when the broker is back.
@@ -166,7 +174,8 @@ const sendPause = 5 * time.Second
 func emit(ctx context.Context, st SentMarker, sender IntentSender, now Clock, log *slog.Logger, t *Task) bool {
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
-	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type}); err != nil {
+	log = logFor(ctx, log)
+	if err := sender.Send(sendCtx, Intent{TaskID: t.ID, Type: t.Type, RequestID: RequestID(ctx)}); err != nil {
 		log.Warn("intent not sent; the scheduler will resend it", "task_id", t.ID, "err", err)
 		return false
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/downloadcenter/dc/domain"
 	"github.com/downloadcenter/dc/infra/httpapi"
 	"github.com/downloadcenter/dc/infra/memqueue"
+	"github.com/downloadcenter/dc/infra/prom"
 	"github.com/downloadcenter/dc/infra/rocketmq"
 )
 
@@ -82,8 +83,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Sent intents are recorded in batches; the batcher outlives the HTTP
 	// server so the marks of the last requests are written too.
 	marks := core.SentBatcher()
+	metrics := prom.New()
 	tasks := core.Tasks(sender)
 	tasks.Marks = marks
+	tasks.Observe = metrics
 	marksCtx, stopMarks := context.WithCancel(context.WithoutCancel(ctx))
 	marksDone := make(chan struct{})
 	go func() {
@@ -102,7 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
 			Tasks: tasks, Auth: keys, Files: core.Files, Redirects: core.Links, Health: core.Store.Ping, Log: log,
-			Links: &httpapi.Links{Secret: linkSecret, TTL: cfg.LinkTTL, Now: time.Now},
+			Links:   &httpapi.Links{Secret: linkSecret, TTL: cfg.LinkTTL, Now: time.Now},
+			Metrics: metrics.Handler(), Observe: metrics,
 		}),
 		// A request's headers and body must arrive in time: a client that
 		// stops mid-body cannot hold a descriptor and its buffers for long.
@@ -120,12 +124,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	})
 	sched := core.Scheduler(sender)
+	sched.Stats, sched.Observe = core.Store, metrics
 	if queue != nil {
 		// Intents queued by an earlier process died with it.
 		if err := sched.ResendWaiting(ctx); err != nil {
 			log.Warn("resend waiting tasks", "err", err)
 		}
 		runner := core.Runner()
+		runner.Observe = metrics
+		metrics.WatchSlots(cfg.WorkerSlots, runner.Running)
 		wg.Go(func() {
 			app.Consume(ctx, cfg.ShutdownGrace, func(stop, work context.Context) {
 				queue.Consume(stop, work, cfg.WorkerSlots, runner.Run, log)

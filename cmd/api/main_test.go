@@ -98,7 +98,7 @@ func TestEmbeddedRetryCancelAndRestart(t *testing.T) {
 	doomed := c.Create(t, `{"name":"doomed","type":"demo","format":"csv","params":{"rows":10,"fail_times":99}}`)
 
 	c.WaitStatus(t, slow.ID, 30*time.Second, "EXECUTING")
-	require.Equal(t, 200, c.Act(t, slow.ID, "cancel"))
+	require.Equal(t, 202, c.Act(t, slow.ID, "cancel"), "a running task is asked to stop: accepted")
 	start := time.Now()
 	s := c.WaitStatus(t, slow.ID, 10*time.Second, "CANCELLED")
 	require.Less(t, time.Since(start), 5*time.Second, "the worker stops within about two seconds")

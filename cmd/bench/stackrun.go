@@ -60,7 +60,7 @@ func makeKey(ctx context.Context, bin string, env, extra map[string]string) (str
 // stackEnv is the environment of the stack's processes on database dsn.
 func (b *bench) stackEnv(dsn string) map[string]string {
 	return map[string]string{
-		"DC_MYSQL_DSN": dsn, "DC_ROCKETMQ_NAMESRV": b.cfg.Namesrv, "DC_ROCKETMQ_TOPIC": b.st.topic,
+		"DC_MYSQL_DSN": dsn, "DC_ROCKETMQ_NAMESRV": b.cfg.Namesrv, "DC_ROCKETMQ_TOPIC": b.st.topic, "DC_WORKER_HTTP_ADDR": "127.0.0.1:0",
 		"DC_STORAGE_DIR": b.stackFiles, "DC_DATA_DIR": filepath.Join(b.work, "stack-data"), "DC_LOG_LEVEL": "info",
 		"DC_DEMO": "true",
 	}

@@ -1,14 +1,23 @@
 // Command dc-worker runs exports: it consumes task intents from RocketMQ,
 // claims each task in MySQL and writes its file to the shared volume. Run
 // any number of them; each records its DC_WORKER_ID on the tasks it runs.
+// It serves /healthz, /readyz and /metrics on DC_WORKER_HTTP_ADDR.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/downloadcenter/dc/cmd/internal/app"
+	"github.com/downloadcenter/dc/infra/httpapi"
+	"github.com/downloadcenter/dc/infra/prom"
 	"github.com/downloadcenter/dc/infra/rocketmq"
 )
 
@@ -29,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer core.Close()
+	metrics := prom.New()
 	runner := core.Runner()
 	// One slot semaphore for both ways a task reaches this worker: an
 	// intent from the broker, and the idle claimer taking the oldest
@@ -36,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// queues cap how many workers get intents; the claimer keeps the rest
 	// (and any worker a busy one holds intents from) working.
 	slots := make(chan struct{}, cfg.WorkerSlots)
+	runner.Observe = metrics
+	metrics.WatchSlots(cfg.WorkerSlots, runner.Running)
 	consumer, err := rocketmq.NewConsumer(rocketmq.Config{
 		NameServer: cfg.RocketMQNamesrv, Topic: cfg.RocketMQTopic, Group: cfg.RocketMQGroup,
 		Slots: cfg.WorkerSlots, SharedSlots: slots, InstanceName: cfg.WorkerID,
@@ -43,6 +55,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+
+	// The probe listener comes up before the consumer starts: liveness
+	// answers at once, readiness once the consumer takes intents.
+	ln, err := net.Listen("tcp", cfg.WorkerHTTPAddr)
+	switch {
+	case err != nil && explicitAddr(args, getenv):
+		return fmt.Errorf("listen on %s (DC_WORKER_HTTP_ADDR): %w", cfg.WorkerHTTPAddr, err)
+	case err != nil:
+		// Several workers on one machine (development) all default to
+		// :8081: only the first gets it. A configured address must work.
+		log.Warn("no /healthz, /readyz or /metrics: the default DC_WORKER_HTTP_ADDR is taken; set one per worker", "addr", cfg.WorkerHTTPAddr, "err", err)
+	default:
+		stop := serveProbes(ctx, ln, core, consumer, metrics, log)
+		defer stop()
+	}
+
 	if err := consumer.Start(); err != nil {
 		return err
 	}
@@ -52,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer close(claimed)
 		app.Consume(ctx, cfg.ShutdownGrace, claimer.Run)
 	}()
-	log.Info("worker started", "slots", cfg.WorkerSlots, "idle_poll", cfg.IdlePoll)
+	log.Info("worker started", "slots", cfg.WorkerSlots, "idle_poll", cfg.IdlePoll, "http", cfg.WorkerHTTPAddr)
 	<-ctx.Done()
 	log.Info("worker shutting down", "grace", cfg.ShutdownGrace)
 	// Shutdown stops taking intents and claiming tasks, lets running
@@ -65,4 +93,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	<-claimed
 	return nil
+}
+
+// explicitAddr reports whether DC_WORKER_HTTP_ADDR was set, by flag or
+// environment, rather than defaulted.
+func explicitAddr(args []string, getenv func(string) string) bool {
+	if getenv("DC_WORKER_HTTP_ADDR") != "" {
+		return true
+	}
+	for _, a := range args {
+		if strings.HasPrefix(strings.TrimLeft(a, "-"), "worker-http-addr") {
+			return true
+		}
+	}
+	return false
+}
+
+// serveProbes serves /healthz, /readyz and /metrics on ln until the
+// returned stop is called.
+func serveProbes(ctx context.Context, ln net.Listener, core *app.Core, consumer *rocketmq.Consumer, metrics *prom.Metrics, log *slog.Logger) (stop func()) {
+	probes := &http.Server{
+		Handler: httpapi.ProbeMux([]httpapi.Check{
+			{Name: "database", Probe: core.Store.Ping},
+			{Name: "broker", Probe: consumer.Ready},
+		}, metrics.Handler(), log),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() {
+		if err := probes.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("probe listener stopped", "err", err)
+		}
+	}()
+	log.Info("serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = probes.Shutdown(sctx)
+	}
 }

@@ -51,7 +51,7 @@ func newStack(t *testing.T) *stack {
 		t.Skip("DC_MYSQL_DSN and DC_ROCKETMQ_NAMESRV not set (make test sets them)")
 	}
 	return &stack{env: map[string]string{
-		"DC_MYSQL_DSN": dsn, "DC_ROCKETMQ_NAMESRV": namesrv,
+		"DC_MYSQL_DSN": dsn, "DC_ROCKETMQ_NAMESRV": namesrv, "DC_WORKER_HTTP_ADDR": "127.0.0.1:0",
 		"DC_ROCKETMQ_GROUP": fmt.Sprintf("dc-it-%d-%d", os.Getpid(), time.Now().UnixNano()),
 		"DC_STORAGE_DIR":    t.TempDir(), "DC_DATA_DIR": t.TempDir(),
 		"DC_SCHEDULER_INTERVAL": "500ms", "DC_LEASE_TTL": "5s", "DC_RETRY_BACKOFF": "200ms",

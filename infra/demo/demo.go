@@ -289,3 +289,12 @@ func parseCursor(c string, rows int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// Params implements domain.ParamDeclarer.
+func (*Provider) Params() []domain.Param {
+	out := make([]domain.Param, 0, len(paramSpecs))
+	for name, p := range paramSpecs {
+		out = append(out, domain.Param{Name: name, Kind: p.Kind, Required: p.Required, Description: p.Description})
+	}
+	return out
+}

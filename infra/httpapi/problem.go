@@ -62,7 +62,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	status := statusOf(domain.KindOf(err))
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", c.Request.Method, "route", c.FullPath(), "err", err)
+		s.logOf(c).Error("request failed", "method", c.Request.Method, "route", c.FullPath(), "err", err)
 		writeProblem(c, status, "internal error; it has been logged", nil)
 		return
 	}

@@ -36,9 +36,9 @@ type Server struct {
 	files domain.FileStore
 	// redirects, when set, answers downloads with a store's link.
 	redirects domain.FileLinker
-	health    func(context.Context) error
 	log       *slog.Logger
 	maxBody   int64
+	observe   RequestObserver
 }
 
 // Config is what the API needs.
@@ -53,10 +53,23 @@ type Config struct {
 	// link) by redirecting to a link of the store (a presigned bucket URL)
 	// instead of streaming the file.
 	Redirects domain.FileLinker
-	// Health checks the dependencies /healthz reports on; nil means none.
-	Health  func(context.Context) error
+	// Health checks the database for /readyz; nil means no check. /healthz
+	// is liveness and checks nothing.
+	Health func(context.Context) error
+	// Ready lists further readiness checks.
+	Ready []Check
+	// Metrics serves /metrics when set.
+	Metrics http.Handler
+	// Observe hears every request served, for metrics; nil means none.
+	Observe RequestObserver
 	Log     *slog.Logger
 	MaxBody int64
+}
+
+// RequestObserver hears each served request: route is the matched route
+// template ("/api/v1/tasks/:id"), empty when none matched.
+type RequestObserver interface {
+	ObserveRequest(route, method string, status int, d time.Duration)
 }
 
 // New returns the API's handler.
@@ -66,7 +79,7 @@ func New(cfg Config) http.Handler {
 		panic("httpapi: Config.Auth is required: every /api/v1 request is authenticated")
 	}
 	s := &Server{tasks: cfg.Tasks, auth: cfg.Auth, links: cfg.Links, files: cfg.Files, redirects: cfg.Redirects,
-		health: cfg.Health, log: cfg.Log, maxBody: cfg.MaxBody}
+		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -75,18 +88,34 @@ func New(cfg Config) http.Handler {
 	// A path with a trailing slash is no endpoint: a 404 problem, not a
 	// redirect whose body is HTML.
 	r.RedirectTrailingSlash = false
-	r.Use(s.recover, s.accessLog, writeDeadline)
+	r.Use(s.requestID, s.recover, s.accessLog, writeDeadline)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
 	})
-	r.GET("/healthz", s.healthz)
+	checks := cfg.Ready
+	if cfg.Health != nil {
+		checks = append([]Check{{Name: "database", Probe: cfg.Health}}, checks...)
+	}
+	r.GET("/healthz", gin.WrapF(Healthz))
+	r.GET("/readyz", gin.WrapF(Readyz(checks, s.log)))
+	if cfg.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(cfg.Metrics))
+	}
+	r.GET("/docs", serveDocs)
+	r.GET("/docs/assets/:file", serveDocsAsset)
 	r.GET(linkPrefix+":token", s.linkDownload)
+	// The contract is public, like the reference page built from it; every
+	// other /api/v1 route needs a key.
+	r.GET("/api/v1/openapi.json", serveOpenAPI)
 	v1 := r.Group("/api/v1", s.authenticate)
+	v1.GET("/types", s.types)
 	v1.POST("/tasks", s.create)
 	v1.GET("/tasks", s.list)
 	v1.GET("/tasks/:id", s.get)
 	v1.GET("/tasks/:id/file", s.download)
+	// Download managers ask for the size first.
+	v1.HEAD("/tasks/:id/file", s.download)
 	v1.POST("/tasks/:id/cancel", s.cancel)
 	v1.POST("/tasks/:id/retry", s.retry)
 	return r
@@ -111,26 +140,17 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	d := time.Since(start)
 	route := c.FullPath()
 	if route == "" {
 		route = "(no route)"
 	}
 	a := actor(c)
-	s.log.Info("http request", "method", c.Request.Method, "route", route,
-		"status", c.Writer.Status(), "duration", time.Since(start), "tenant", a.Tenant, "key_id", a.KeyID)
-}
-
-func (s *Server) healthz(c *gin.Context) {
-	if s.health != nil {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.health(ctx); err != nil {
-			s.log.Warn("health check failed", "err", err)
-			writeProblem(c, http.StatusServiceUnavailable, "a dependency is unavailable", nil)
-			return
-		}
+	s.logOf(c).Info("http request", "method", c.Request.Method, "route", route,
+		"status", c.Writer.Status(), "duration", d, "tenant", a.Tenant, "key_id", a.KeyID)
+	if s.observe != nil {
+		s.observe.ObserveRequest(c.FullPath(), c.Request.Method, c.Writer.Status(), d)
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
 // createBody is the create request.
@@ -143,11 +163,11 @@ type createBody struct {
 }
 
 func (s *Server) create(c *gin.Context) {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeProblem(c, http.StatusUnsupportedMediaType, "the body must be application/json", nil)
-			return
-		}
+	// The body must be declared JSON: a missing Content-Type is refused
+	// like a wrong one (as README and the OpenAPI document say).
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		writeProblem(c, http.StatusUnsupportedMediaType, "the body must be sent with Content-Type: application/json", nil)
+		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
 	if err != nil {
@@ -160,7 +180,11 @@ func (s *Server) create(c *gin.Context) {
 		return
 	}
 	var body createBody
-	if err := decodeStrict(raw, &body); err != nil {
+	err = decodeStrict(raw, &body)
+	if err == nil {
+		err = checkKeys(raw, createRule)
+	}
+	if err != nil {
 		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
@@ -229,8 +253,9 @@ func jsonType(goKind string) string {
 // taskID parses the :id segment; anything but a positive integer is a
 // task that does not exist.
 func taskID(c *gin.Context) (int64, bool) {
+	// Only the canonical form names a task: "+1" and "01" are not task 1.
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != c.Param("id") {
 		writeProblem(c, http.StatusNotFound, fmt.Sprintf("no task %q", c.Param("id")), nil)
 		return 0, false
 	}
@@ -327,7 +352,13 @@ func (s *Server) cancel(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, s.view(t))
+	// A running task stops at its worker's next heartbeat: accepted, not
+	// done yet. A waiting one is cancelled now.
+	status := http.StatusOK
+	if t.Status == domain.StatusExecuting {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, s.view(t))
 }
 
 func (s *Server) retry(c *gin.Context) {

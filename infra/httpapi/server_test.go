@@ -26,11 +26,12 @@ import (
 )
 
 type env struct {
-	srv   *httptest.Server
-	store *mysql.Store
-	files *localfs.Store
-	queue *memqueue.Queue
-	keys  *domain.Keys
+	handler http.Handler
+	srv     *httptest.Server
+	store   *mysql.Store
+	files   *localfs.Store
+	queue   *memqueue.Queue
+	keys    *domain.Keys
 	// key is sent by do unless a test passes its own Authorization.
 	key   string
 	links *httpapi.Links
@@ -63,9 +64,14 @@ func newEnvWith(t *testing.T, adjust func(*domain.Tasks, *httpapi.Links)) *env {
 	require.NoError(t, err)
 	links := &httpapi.Links{Secret: []byte("0123456789abcdef0123456789abcdef"), TTL: time.Minute, Now: time.Now}
 	adjust(tasks, links)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096}))
+	h := httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			_, _ = io.WriteString(w, "up 1\n")
+		})})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: store, files: files, queue: q, keys: keys, key: key, links: links}
+	return &env{handler: h, srv: srv, store: store, files: files, queue: q, keys: keys, key: key, links: links}
 }
 
 type resp struct {
@@ -92,6 +98,7 @@ func (e *env) do(t *testing.T, method, path, ctype, body string, hdr ...string) 
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	checkAgainstDocument(t, req, res, b)
 	return resp{res.StatusCode, res.Header, b}
 }
 
@@ -415,13 +422,23 @@ func TestDownload(t *testing.T) {
 	require.NotContains(t, string(r.body), e.files.Dir(), "no internal paths leak")
 }
 
-func TestHealthz(t *testing.T) {
+// TestHealthzAndReadyz: liveness checks nothing, so a database outage
+// does not restart pods; readiness names the database when it is down.
+func TestHealthzAndReadyz(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := e.do(t, http.MethodGet, "/healthz", "", "")
 	require.Equal(t, http.StatusOK, r.status)
 	require.True(t, bytes.Contains(r.body, []byte(`"ok"`)))
+	r = e.do(t, http.MethodGet, "/readyz", "", "")
+	require.Equal(t, http.StatusOK, r.status)
 	require.NoError(t, e.store.Close())
 	r = e.do(t, http.MethodGet, "/healthz", "", "")
+	require.Equal(t, http.StatusOK, r.status, "liveness does not depend on the database")
+	r = e.do(t, http.MethodGet, "/readyz", "", "")
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	p := decodeProblem(t, r)
+	require.Contains(t, p.Detail, "database")
+	require.Len(t, p.Errors, 1)
+	require.Equal(t, "database", p.Errors[0].Field)
 }

@@ -9,14 +9,17 @@ import (
 
 // taskView is a task as clients see it.
 type taskView struct {
-	ID              int64             `json:"id"`
-	Owner           string            `json:"owner,omitempty"`
-	Name            string            `json:"name"`
-	Type            string            `json:"type"`
-	Format          domain.Format     `json:"format"`
-	Params          json.RawMessage   `json:"params,omitempty"`
-	Columns         []domain.Column   `json:"columns,omitempty"`
-	Status          domain.Status     `json:"status"`
+	ID      int64           `json:"id"`
+	Owner   string          `json:"owner,omitempty"`
+	Name    string          `json:"name"`
+	Type    string          `json:"type"`
+	Format  domain.Format   `json:"format"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	Columns []domain.Column `json:"columns,omitempty"`
+	Status  domain.Status   `json:"status"`
+	// Done is true once the task will not change by itself: SUCCESS,
+	// CANCELLED, or FAILED with no automatic retry coming.
+	Done            bool              `json:"done"`
 	Attempts        int               `json:"attempts"`
 	Error           string            `json:"error,omitempty"`
 	Permanent       bool              `json:"error_permanent,omitempty"`
@@ -55,7 +58,7 @@ type fileView struct {
 func (s *Server) view(t *domain.Task) taskView {
 	v := taskView{
 		ID: t.ID, Owner: t.Owner, Name: t.Name, Type: t.Type, Format: t.Format, Params: t.Params, Columns: t.Columns,
-		Status: t.Status, Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
+		Status: t.Status, Done: t.Done(), Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
 		Worker: t.WorkerID, CancelRequested: t.CancelRequested, NextAttemptAt: t.NextAttemptAt,
 		CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, UpdatedAt: t.UpdatedAt,
 		Progress: progressView{RowsWritten: t.RowsWritten},

@@ -89,20 +89,13 @@ type Config struct {
 	Columns []Column `yaml:"columns"`
 }
 
-// Param declares one task param.
-type Param struct {
-	Kind     domain.ValueKind `yaml:"kind"`
-	Required bool             `yaml:"required"`
-}
+// Param declares one task param: the one declaration of every export
+// type (domain.ParamSpec).
+type Param = domain.ParamSpec
 
-// Column is one field of the rows the service returns.
-type Column struct {
-	// Field is the key of the value in a row object.
-	Field string `yaml:"field"`
-	// Header is the default column header (Field when empty).
-	Header string           `yaml:"header"`
-	Kind   domain.ValueKind `yaml:"kind"`
-}
+// Column is one field of the rows the service returns; Field is the key
+// of the value in a row object.
+type Column = domain.ColumnSpec
 
 // String describes c with the secret redacted, so logging a Config cannot
 // leak it.

@@ -96,39 +96,10 @@ func (p *Provider) Fields() []domain.Field {
 // are rejected unless the config allows them. The error is a
 // *domain.FieldErrors naming every wrong param.
 func (p *Provider) Validate(params map[string]any) error {
-	var fe domain.FieldErrors
-	names := make([]string, 0, len(p.params))
-	for name := range p.params {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		spec := p.params[name]
-		v, ok := params[name]
-		switch {
-		case !ok || v == nil:
-			if spec.Required {
-				fe.Add("params."+name, "is required")
-			}
-		default:
-			if reason := checkParam(spec.Kind, v); reason != "" {
-				fe.Add("params."+name, "%s", reason)
-			}
-		}
-	}
-	if !p.free {
-		unknown := make([]string, 0)
-		for name := range params {
-			if _, ok := p.params[name]; !ok {
-				unknown = append(unknown, name)
-			}
-		}
-		sort.Strings(unknown)
-		for _, name := range unknown {
-			fe.Add("params."+name, "unknown parameter")
-		}
-	}
-	return fe.Err()
+	// Checked by the one param grammar; the service is sent the params
+	// as the client wrote them.
+	_, err := domain.CheckParams(p.params, params, domain.ParamOptions{AllowUnknown: p.free})
+	return err
 }
 
 // fetchRequest is the body of a page request.
@@ -347,4 +318,13 @@ func decodeJSON(data []byte, v any) error {
 		return fmt.Errorf("malformed response: data after the JSON object at byte %d", dec.InputOffset())
 	}
 	return nil
+}
+
+// Params implements domain.ParamDeclarer.
+func (p *Provider) Params() []domain.Param {
+	out := make([]domain.Param, 0, len(p.params))
+	for name, prm := range p.params {
+		out = append(out, domain.Param{Name: name, Kind: prm.Kind, Required: prm.Required, Description: prm.Description})
+	}
+	return out
 }

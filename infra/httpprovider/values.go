@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -62,67 +61,6 @@ func decodeValue(kind domain.ValueKind, v any) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("want %s, got %s", kindNoun(kind), describe(v))
-}
-
-// checkParam returns why a task param does not fit its declared kind, or
-// "". Params are normally decoded with UseNumber, but callers building
-// them in code may use Go types; those are accepted when they marshal to
-// the JSON the service is promised.
-func checkParam(kind domain.ValueKind, v any) string {
-	switch kind {
-	case domain.KindString:
-		if _, ok := v.(string); ok {
-			return ""
-		}
-	case domain.KindInt:
-		switch t := v.(type) {
-		case json.Number:
-			if _, err := parseIntegral(string(t)); err != nil {
-				return fmt.Sprintf("must be an integer, got %s", describe(v))
-			}
-			return ""
-		case float64:
-			if t != math.Trunc(t) || math.Abs(t) >= 1<<63 {
-				return fmt.Sprintf("must be an integer, got %s", describe(v))
-			}
-			return ""
-		case int, int8, int16, int32, int64, uint, uint8, uint16, uint32:
-			return ""
-		}
-	case domain.KindDecimal:
-		var s string
-		switch t := v.(type) {
-		case json.Number:
-			s = string(t)
-		case string:
-			s = t
-		case domain.Decimal:
-			s = string(t)
-		case int, int8, int16, int32, int64, uint, uint8, uint16, uint32:
-			return ""
-		default:
-			return fmt.Sprintf("must be a decimal, got %s", describe(v))
-		}
-		if !domain.Decimal(s).Valid() {
-			return fmt.Sprintf("must be a decimal like -12.50 (a number or a string, no exponent), got %s", describe(v))
-		}
-		return ""
-	case domain.KindBool:
-		if _, ok := v.(bool); ok {
-			return ""
-		}
-	case domain.KindTime:
-		switch t := v.(type) {
-		case string:
-			if _, err := parseTime(t); err != nil {
-				return fmt.Sprintf("must be an RFC 3339 time like 2026-01-02T15:04:05Z, got %s", describe(v))
-			}
-			return ""
-		case time.Time:
-			return ""
-		}
-	}
-	return fmt.Sprintf("must be %s, got %s", kindNoun(kind), describe(v))
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -42,6 +42,7 @@ type Consumer struct {
 	log     *slog.Logger
 	handler Handler
 	client  pushClient
+	ns      *nameServers
 
 	// slots bounds running handlers. The client's own bound
 	// (ConsumeGoroutineNums) applies per topic, and the group's retry
@@ -98,7 +99,7 @@ func NewConsumer(cfg Config, handler Handler, log *slog.Logger) (*Consumer, erro
 		return nil, fmt.Errorf("new rocketmq consumer: %w", err)
 	}
 	c := newConsumer(cfg, handler, log)
-	c.client = pc
+	c.client, c.ns = pc, ns
 	err = pc.Subscribe(cfg.Topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}, c.consume)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to topic %s: %w", cfg.Topic, err)

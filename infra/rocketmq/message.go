@@ -17,13 +17,15 @@ import (
 type intentBody struct {
 	TaskID int64  `json:"task_id"`
 	Type   string `json:"type,omitempty"`
+	// RequestID is the client request's id, for the worker's logs.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // newMessage builds the message of an intent. The key is the task id, so
 // the broker's message index finds a task's intents (mqadmin
 // queryMsgByKey); the tag is the export type.
 func newMessage(topic string, in domain.Intent) *primitive.Message {
-	body, _ := json.Marshal(intentBody{TaskID: in.TaskID, Type: in.Type}) // cannot fail
+	body, _ := json.Marshal(intentBody{TaskID: in.TaskID, Type: in.Type, RequestID: in.RequestID}) // cannot fail
 	msg := primitive.NewMessage(topic, body)
 	msg.WithKeys([]string{strconv.FormatInt(in.TaskID, 10)})
 	if in.Type != "" {
@@ -55,5 +57,5 @@ func decodeIntent(body []byte, tag string) (domain.Intent, error) {
 	if b.Type == "" {
 		b.Type = tag
 	}
-	return domain.Intent{TaskID: b.TaskID, Type: b.Type}, nil
+	return domain.Intent{TaskID: b.TaskID, Type: b.Type, RequestID: b.RequestID}, nil
 }

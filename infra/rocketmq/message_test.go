@@ -18,6 +18,7 @@ func TestNewMessage(t *testing.T) {
 	}{
 		{name: "with type", in: domain.Intent{TaskID: 42, Type: "orders"}, wantBody: `{"task_id":42,"type":"orders"}`, wantTag: "orders"},
 		{name: "without type", in: domain.Intent{TaskID: 9007199254740993}, wantBody: `{"task_id":9007199254740993}`},
+		{name: "with request id", in: domain.Intent{TaskID: 7, Type: "demo", RequestID: "orders-nov-1"}, wantBody: `{"task_id":7,"type":"demo","request_id":"orders-nov-1"}`, wantTag: "demo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,7 +24,7 @@ const (
 	// names none.
 	DefaultTimeZone = "UTC"
 	// MaxStringParam is the longest string param, in characters.
-	MaxStringParam = 4096
+	MaxStringParam = domain.MaxStringParam
 	// maxIdent is MySQL's limit on the length of a column alias.
 	maxIdent = 64
 )
@@ -79,22 +79,13 @@ type Config struct {
 	Columns []Column `yaml:"columns"`
 }
 
-// Param declares one named query param.
-type Param struct {
-	Kind domain.ValueKind `yaml:"kind"`
-	// Required params must be present and not null at create time. An
-	// absent optional param is bound as NULL, so queries test it with
-	// ":name IS NULL OR …".
-	Required bool `yaml:"required"`
-}
+// Param declares one named query param: the one declaration of every
+// export type (domain.ParamSpec). An absent optional param is bound as
+// NULL, so queries test it with ":name IS NULL OR …".
+type Param = domain.ParamSpec
 
 // Column is one field of the export: a column of the query's result.
-type Column struct {
-	Field string `yaml:"field"`
-	// Header is the default header; empty means Field.
-	Header string           `yaml:"header"`
-	Kind   domain.ValueKind `yaml:"kind"`
-}
+type Column = domain.ColumnSpec
 
 var (
 	// identRe is what columns, the key and params may be called: simple

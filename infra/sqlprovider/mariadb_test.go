@@ -394,7 +394,7 @@ func (m *mariaDB) testInjection(t *testing.T) {
 		require.True(t, errors.As(err, &fe), "params %v: got %v", params, err)
 	}
 	err := p.Validate(map[string]any{"min_amount": "0 OR 1=1"})
-	require.EqualError(t, err, "invalid request: params.min_amount: must be a decimal number")
+	require.EqualError(t, err, "invalid request: params.min_amount: must be a decimal like -12.50 (a number or a string, no exponent), got \"0 OR 1=1\"")
 
 	// A string param is bound, not spliced: the classic payload is just a
 	// city nobody lives in.

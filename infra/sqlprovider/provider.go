@@ -377,3 +377,12 @@ func (p *Provider) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Params implements domain.ParamDeclarer.
+func (p *Provider) Params() []domain.Param {
+	out := make([]domain.Param, 0, len(p.params))
+	for name, prm := range p.params {
+		out = append(out, domain.Param{Name: name, Kind: prm.Kind, Required: prm.Required, Description: prm.Description})
+	}
+	return out
+}

@@ -21,6 +21,7 @@ import (
 // its DC_* environment variable, else its default.
 type Config struct {
 	HTTPAddr          string
+	WorkerHTTPAddr    string
 	HTTPReadTimeout   time.Duration
 	DataDir           string
 	StorageDir        string
@@ -87,6 +88,7 @@ func settings(c *Config) []setting {
 	return []setting{
 		{"http-addr", "DC_HTTP_ADDR", "address the API listens on (default 127.0.0.1:8080 in the embedded mode, :8080 with MySQL)", str(&c.HTTPAddr), ""},
 		{"http-read-timeout", "DC_HTTP_READ_TIMEOUT", "how long a client may take to send a request's headers and body", dur(&c.HTTPReadTimeout), "30s"},
+		{"worker-http-addr", "DC_WORKER_HTTP_ADDR", "address dc-worker serves /healthz, /readyz and /metrics on", str(&c.WorkerHTTPAddr), ":8081"},
 		{"data-dir", "DC_DATA_DIR", "directory of the embedded database and, by default, the files", str(&c.DataDir), "./data"},
 		{"storage-dir", "DC_STORAGE_DIR", "shared volume the export files are written to (default $DC_DATA_DIR/files)", str(&c.StorageDir), ""},
 		{"mysql-dsn", "DC_MYSQL_DSN", "MySQL/MariaDB DSN (user:pw@tcp(host:3306)/db); empty: embedded SQLite", str(&c.MySQLDSN), ""},
@@ -169,8 +171,21 @@ func ParseWith(name string, args []string, getenv func(string) string, out io.Wr
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set by its environment variable.\n\n", name)
+		if len(commands[name]) > 0 {
+			fmt.Fprintf(out, "Usage: %s [flags]\n       %s COMMAND\n\nCommands:\n", name, name)
+			for _, c := range commands[name] {
+				fmt.Fprintf(out, "  %-20s %s\n", c[0], c[1])
+			}
+			fmt.Fprintln(out)
+		} else {
+			fmt.Fprintf(out, "Usage: %s [flags]\n\n", name)
+		}
+		fmt.Fprintf(out, "  --version              print the version and exit\n  --help                 print this help\n\n")
+		fmt.Fprintf(out, "Flags (each can also be set by its environment variable):\n\n")
 		for _, s := range ss {
+			if notFor[name][s.flag] {
+				continue
+			}
 			d := " (default " + s.def + ")"
 			switch {
 			case strings.Contains(s.help, "(default "):
@@ -187,6 +202,12 @@ func ParseWith(name string, args []string, getenv func(string) string, out io.Wr
 			fs.VisitAll(func(f *flag.Flag) {
 				fmt.Fprintf(out, "  --%-26s %s\n", f.Name, f.Usage)
 			})
+		}
+	}
+	for _, a := range args {
+		if a == "--version" || a == "-version" {
+			printVersion(out, name)
+			return c, nil, flag.ErrHelp
 		}
 	}
 	// Positional arguments may come before flags (tenants set acme
