@@ -469,9 +469,11 @@ ensure_rocketmq() {
     "$BROKER_OUT $RMQ_LOG_DIR/broker.log" broker_registered
 
   if ! topic_ready; then
-    log "RocketMQ: creating topic $DC_ROCKETMQ_TOPIC (4 read / 4 write queues) with the admin tool"
+    # 8 queues, as infra/rocketmq's EnsureTopic and docker-compose make it: a queue is consumed by one
+    # worker of the group at a time, so the count caps the workers that receive intents.
+    log "RocketMQ: creating topic $DC_ROCKETMQ_TOPIC (8 read / 8 write queues) with the admin tool"
     local out
-    out=$(rmq_admin updateTopic -n "$NAMESRV_ADDR" -c DefaultCluster -t "$DC_ROCKETMQ_TOPIC" -r 4 -w 4) || true
+    out=$(rmq_admin updateTopic -n "$NAMESRV_ADDR" -c DefaultCluster -t "$DC_ROCKETMQ_TOPIC" -r 8 -w 8) || true
     [[ $out == *success* ]] || { printf '%s\n' "$out" >&2; die "could not create topic $DC_ROCKETMQ_TOPIC"; }
     wait_for "route of topic $DC_ROCKETMQ_TOPIC" "$BROKER_PID" BrokerStartup "$RMQ_LOG_DIR/broker.log" topic_ready
   fi
