@@ -50,5 +50,5 @@ var commands = map[string][][2]string{
 var notFor = map[string]map[string]bool{
 	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true,
 		"webhook-backoff": true, "webhook-retry-for": true, "webhook-allow-private": true},
-	"dc-api":    {"worker-http-addr": true},
+	"dc-api": {"worker-http-addr": true},
 }
