@@ -30,6 +30,10 @@ type DeliveryStore interface {
 	// OldestUndelivered is when the oldest pending delivery was made;
 	// zero when none is pending.
 	OldestUndelivered(ctx context.Context) (time.Time, error)
+	// PruneDeliveries deletes up to limit finished (delivered or failed)
+	// deliveries made before before, with their attempts and the events
+	// left without a delivery, and returns how many deliveries it deleted.
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // DueDelivery is a delivery ready to be claimed.
@@ -119,6 +123,9 @@ type Dispatcher struct {
 	PerEndpoint int
 	// Lease is how long a claim lasts: longer than a send can take.
 	Lease time.Duration
+	// KeepFor is how long finished deliveries (and their attempts) stay
+	// listed; zero keeps them for ever. Pruned once a minute.
+	KeepFor time.Duration
 	Now   Clock
 	Log   *slog.Logger
 	// Observe hears attempts and the backlog; nil means none.
@@ -129,6 +136,7 @@ type Dispatcher struct {
 	inFlight map[int64]int
 	freed    chan struct{}
 	wg       sync.WaitGroup
+	prunedAt time.Time
 }
 
 // Run delivers until ctx ends, then waits for the sends in flight (each
@@ -147,6 +155,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			d.observeBacklog(ctx)
+			d.prune(ctx)
 		case <-d.freed:
 		}
 	}
@@ -316,6 +325,29 @@ func (d *Dispatcher) next(c *ClaimedDelivery, now time.Time) (DeliveryStatus, *t
 		at = &deadline
 	}
 	return DeliveryPending, at
+}
+
+// pruneBatch bounds the deliveries one prune deletes.
+const pruneBatch = 1000
+
+// prune deletes finished deliveries older than KeepFor, at most once a
+// minute.
+func (d *Dispatcher) prune(ctx context.Context) {
+	now := d.Now()
+	if d.KeepFor <= 0 || now.Sub(d.prunedAt) < time.Minute {
+		return
+	}
+	d.prunedAt = now
+	n, err := d.Store.PruneDeliveries(ctx, now.Add(-d.KeepFor), pruneBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.Log.Warn("prune webhook deliveries", "err", err)
+		}
+		return
+	}
+	if n > 0 {
+		d.Log.Info("pruned webhook deliveries", "deleted", n)
+	}
 }
 
 func (d *Dispatcher) observeBacklog(ctx context.Context) {

@@ -31,6 +31,7 @@ func RunWebhooks(t *testing.T, open func(t *testing.T) WebhookStore) {
 		{"OutboxFollowsTransitions", outboxFollowsTransitions},
 		{"DeliveryClaimIsConditionalWithALease", deliveryClaimIsConditional},
 		{"RedeliverDeleteAndRotate", redeliverDeleteAndRotate},
+		{"PruneKeepsPendingAndRecent", pruneKeepsPending},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,4 +240,34 @@ func redeliverDeleteAndRotate(t *testing.T, s WebhookStore) {
 	oldest, err := s.OldestUndelivered(ctx)
 	require.NoError(t, err)
 	require.True(t, oldest.IsZero())
+}
+
+func pruneKeepsPending(t *testing.T, s WebhookStore) {
+	ep := endpoint(t, s, "a", domain.EventTaskCancelled)
+	for i := 0; i < 3; i++ {
+		_, err := s.Cancel(ctx, tenantTask(t, s, "a"), T0.Add(time.Duration(i)*time.Second))
+		require.NoError(t, err)
+	}
+	dues, err := s.DueDeliveries(ctx, T0.Add(time.Minute), nil, 10)
+	require.NoError(t, err)
+	require.Len(t, dues, 3)
+	// The first delivered, the second failed, the third still pending.
+	for i, status := range []domain.DeliveryStatus{domain.DeliveryDelivered, domain.DeliveryFailed} {
+		c, err := s.ClaimDelivery(ctx, dues[i], T0.Add(time.Minute), T0.Add(2*time.Minute))
+		require.NoError(t, err)
+		require.NoError(t, s.RecordAttempt(ctx, domain.AttemptRecord{DeliveryID: c.ID, Status: status,
+			DeliveryAttempt: domain.DeliveryAttempt{Attempt: 1, At: T0.Add(time.Minute), StatusCode: 200}}))
+	}
+	n, err := s.PruneDeliveries(ctx, T0, 10)
+	require.NoError(t, err)
+	require.Zero(t, n, "none made before the cut-off")
+	n, err = s.PruneDeliveries(ctx, T0.Add(time.Hour), 10)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "the finished ones")
+	ds, err := s.Deliveries(ctx, "a", ep.ID, 10)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, domain.DeliveryPending, ds[0].Status)
+	require.Equal(t, dues[2].ID, ds[0].ID)
+	require.NotEmpty(t, ds[0].MessageID, "its event is kept")
 }

@@ -435,3 +435,33 @@ func (s *Store) OldestUndelivered(ctx context.Context) (time.Time, error) {
 	}
 	return rows[0].CreatedAt.UTC(), nil
 }
+
+// PruneDeliveries deletes finished deliveries made before before, their
+// attempts, and the events they leave without any delivery.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	var rows []deliveryRow
+	err := s.db.WithContext(ctx).Select("id", "event_id").
+		Where("status IN ? AND created_at < ?", []string{string(domain.DeliveryDelivered), string(domain.DeliveryFailed)}, before.UTC()).
+		Order("created_at").Limit(limit).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	ids, events := make([]int64, len(rows)), make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i], events[i] = r.ID, r.EventID
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("delivery_id IN ?", ids).Delete(&attemptRow{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("id IN ?", ids).Delete(&deliveryRow{}).Error; err != nil {
+			return err
+		}
+		left := tx.Model(&deliveryRow{}).Select("1").Where("webhook_deliveries.event_id = webhook_events.id")
+		return tx.Where("id IN ? AND NOT EXISTS (?)", events, left).Delete(&eventRow{}).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	return len(ids), nil
+}

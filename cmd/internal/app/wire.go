@@ -202,7 +202,7 @@ func (c *Core) Dispatcher(tasks *domain.Tasks, links *httpapi.Links) *domain.Dis
 		Backoff: c.Config.WebhookBackoff, MaxBackoff: time.Hour, RetryFor: c.Config.WebhookRetryFor,
 		Every: time.Second, Concurrency: 16, PerEndpoint: 4,
 		// Longer than a send (10 s) and its record can take.
-		Lease: time.Minute, Now: c.Store.Now, Log: c.Log,
+		Lease: time.Minute, KeepFor: 7 * 24 * time.Hour, Now: c.Store.Now, Log: c.Log,
 	}
 }
 
