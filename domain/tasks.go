@@ -378,6 +378,11 @@ func (s *Tasks) scoped(ctx context.Context, a Actor, id int64) (*Task, error) {
 }
 
 // out fills in what is derived rather than stored: when the file expires.
+// Present fills in what a task shows clients but does not store (its
+// file's expiry), as every read of the use cases does: for the task JSON
+// other ways out (webhook events) send.
+func (s *Tasks) Present(t *Task) *Task { return s.out(t) }
+
 func (s *Tasks) out(t *Task) *Task {
 	if t.File != nil && s.FileTTL > 0 && t.FinishedAt != nil {
 		at := t.FinishedAt.Add(s.FileTTL)

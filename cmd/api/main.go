@@ -102,11 +102,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	links := &httpapi.Links{Secret: linkSecret, TTL: cfg.LinkTTL, Now: time.Now}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
 			Tasks: tasks, Auth: keys, Files: core.Files, Redirects: core.Links, Health: core.Store.Ping, Log: log,
-			Links:   &httpapi.Links{Secret: linkSecret, TTL: cfg.LinkTTL, Now: time.Now},
+			Links:   links,
 			Metrics: metrics.Handler(), Observe: metrics,
+			Webhooks: core.Webhooks(),
 		}),
 		// A request's headers and body must arrive in time: a client that
 		// stops mid-body cannot hold a descriptor and its buffers for long.
@@ -141,6 +143,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if cfg.Scheduler {
 		wg.Go(func() { sched.Run(ctx, cfg.SchedulerInterval) })
+		// Webhook delivery runs beside the scheduler, in every replica.
+		dispatcher := core.Dispatcher(tasks, links)
+		dispatcher.Observe = metrics
+		wg.Go(func() { dispatcher.Run(ctx) })
 	}
 	printWelcome(stdout, ln.Addr(), cfg, firstKey)
 

@@ -84,8 +84,7 @@ func (s *pageService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read body", http.StatusBadRequest)
 		return
 	}
-	if err := httpprovider.Verify(httpSourceSecret, r.Header.Get("X-DC-Timestamp"), body,
-		r.Header.Get("X-DC-Signature"), time.Now(), httpprovider.DefaultMaxSkew); err != nil {
+	if err := httpprovider.Verify(httpSourceSecret, r.Header, body, time.Now(), httpprovider.DefaultMaxSkew); err != nil {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
@@ -210,10 +209,11 @@ func plainPages(ctx context.Context, url, path string) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		ts, id := time.Now().Unix(), "req_plain_"+strconv.FormatInt(time.Now().UnixNano(), 36)
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-DC-Timestamp", ts)
-		req.Header.Set("X-DC-Signature", httpprovider.Sign(httpSourceSecret, ts, body))
+		req.Header.Set(httpprovider.HeaderID, id)
+		req.Header.Set(httpprovider.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(httpprovider.HeaderSignature, httpprovider.Sign(httpSourceSecret, id, ts, body))
 		res, err := hc.Do(req)
 		if err != nil {
 			return 0, fmt.Errorf("plain client: %w", err)

@@ -39,6 +39,7 @@ type Server struct {
 	log       *slog.Logger
 	maxBody   int64
 	observe   RequestObserver
+	webhooks  *domain.Webhooks
 }
 
 // Config is what the API needs.
@@ -64,6 +65,9 @@ type Config struct {
 	Observe RequestObserver
 	Log     *slog.Logger
 	MaxBody int64
+	// Webhooks manages the tenants' webhook endpoints; nil answers 404
+	// on /api/v1/webhooks.
+	Webhooks *domain.Webhooks
 }
 
 // RequestObserver hears each served request: route is the matched route
@@ -79,7 +83,7 @@ func New(cfg Config) http.Handler {
 		panic("httpapi: Config.Auth is required: every /api/v1 request is authenticated")
 	}
 	s := &Server{tasks: cfg.Tasks, auth: cfg.Auth, links: cfg.Links, files: cfg.Files, redirects: cfg.Redirects,
-		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe}
+		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe, webhooks: cfg.Webhooks}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -118,6 +122,14 @@ func New(cfg Config) http.Handler {
 	v1.HEAD("/tasks/:id/file", s.download)
 	v1.POST("/tasks/:id/cancel", s.cancel)
 	v1.POST("/tasks/:id/retry", s.retry)
+	// Completion webhooks (webhooks.go).
+	v1.POST("/webhooks", s.createWebhook)
+	v1.GET("/webhooks", s.listWebhooks)
+	v1.GET("/webhooks/:id", s.getWebhook)
+	v1.DELETE("/webhooks/:id", s.deleteWebhook)
+	v1.POST("/webhooks/:id/rotate-secret", s.rotateWebhookSecret)
+	v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
+	v1.POST("/webhooks/:id/deliveries/:delivery/redeliver", s.redeliver)
 	return r
 }
 
@@ -162,30 +174,39 @@ type createBody struct {
 	Columns []domain.Column `json:"columns"`
 }
 
-func (s *Server) create(c *gin.Context) {
+// readJSON reads a request's JSON object body into v, refusing what rule
+// does not allow; on false it has answered with the problem.
+func (s *Server) readJSON(c *gin.Context, v any, rule *keyRule) bool {
 	// The body must be declared JSON: a missing Content-Type is refused
 	// like a wrong one (as README and the OpenAPI document say).
 	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		writeProblem(c, http.StatusUnsupportedMediaType, "the body must be sent with Content-Type: application/json", nil)
-		return
+		return false
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeProblem(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", s.maxBody), nil)
-			return
+			return false
 		}
 		writeProblem(c, http.StatusBadRequest, "could not read the body", nil)
-		return
+		return false
 	}
-	var body createBody
-	err = decodeStrict(raw, &body)
+	err = decodeStrict(raw, v)
 	if err == nil {
-		err = checkKeys(raw, createRule)
+		err = checkKeys(raw, rule)
 	}
 	if err != nil {
 		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
+		return false
+	}
+	return true
+}
+
+func (s *Server) create(c *gin.Context) {
+	var body createBody
+	if !s.readJSON(c, &body, createRule) {
 		return
 	}
 	t, created, err := s.tasks.Create(c.Request.Context(), actor(c), domain.CreateRequest{
@@ -252,15 +273,7 @@ func jsonType(goKind string) string {
 
 // taskID parses the :id segment; anything but a positive integer is a
 // task that does not exist.
-func taskID(c *gin.Context) (int64, bool) {
-	// Only the canonical form names a task: "+1" and "01" are not task 1.
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != c.Param("id") {
-		writeProblem(c, http.StatusNotFound, fmt.Sprintf("no task %q", c.Param("id")), nil)
-		return 0, false
-	}
-	return id, true
-}
+func taskID(c *gin.Context) (int64, bool) { return pathID(c, "id", "task") }
 
 func (s *Server) get(c *gin.Context) {
 	id, ok := taskID(c)

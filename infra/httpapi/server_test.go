@@ -23,6 +23,7 @@ import (
 	"github.com/downloadcenter/dc/infra/localfs"
 	"github.com/downloadcenter/dc/infra/memqueue"
 	"github.com/downloadcenter/dc/infra/mysql"
+	"github.com/downloadcenter/dc/infra/webhook"
 )
 
 type env struct {
@@ -64,7 +65,8 @@ func newEnvWith(t *testing.T, adjust func(*domain.Tasks, *httpapi.Links)) *env {
 	require.NoError(t, err)
 	links := &httpapi.Links{Secret: []byte("0123456789abcdef0123456789abcdef"), TTL: time.Minute, Now: time.Now}
 	adjust(tasks, links)
-	h := httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096,
+	hooks := &domain.Webhooks{Store: store, Targets: &webhook.Targets{}, Now: func() time.Time { return time.Now().UTC() }}
+	h := httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096, Webhooks: hooks,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			_, _ = io.WriteString(w, "up 1\n")

@@ -55,7 +55,16 @@ type fileView struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
-func (s *Server) view(t *domain.Task) taskView {
+func (s *Server) view(t *domain.Task) taskView { return viewOf(s.links, t) }
+
+// TaskJSON is a task as the API shows it (file link signed by links,
+// when set): the data of a webhook event, so a receiver reads the same
+// JSON a GET returns.
+func TaskJSON(links *Links, t *domain.Task) (json.RawMessage, error) {
+	return json.Marshal(viewOf(links, t))
+}
+
+func viewOf(links *Links, t *domain.Task) taskView {
 	v := taskView{
 		ID: t.ID, Owner: t.Owner, Name: t.Name, Type: t.Type, Format: t.Format, Params: t.Params, Columns: t.Columns,
 		Status: t.Status, Done: t.Done(), Attempts: t.Attempts, Error: t.Error, Permanent: t.Permanent,
@@ -80,8 +89,8 @@ func (s *Server) view(t *domain.Task) taskView {
 		authed := taskPath(t.ID) + "/file"
 		v.File = &fileView{Name: downloadName(t.Name, string(t.Format)), Size: t.File.Size, Rows: t.File.Rows, Sheets: t.File.Sheets,
 			URL: authed, ExpiresAt: t.File.ExpiresAt}
-		if s.links != nil {
-			url, exp := s.links.sign(t.ID, t.Attempts)
+		if links != nil {
+			url, exp := links.sign(t.ID, t.Attempts)
 			v.File.URL, v.File.URLExpiresAt = url, &exp
 		}
 		v.Links["file"] = authed

@@ -79,13 +79,11 @@ func (p *Provider) try(ctx context.Context, body []byte, fr *domain.FetchRequest
 	}
 	// Signed per try: a retry late in the backoff must still be within
 	// the service's allowed skew.
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", UserAgent)
-	h.Set(HeaderTimestamp, ts)
-	h.Set(HeaderSignature, Sign(p.secret, ts, body))
+	sign(h, p.secret, body)
 	if fr != nil {
 		h.Set(HeaderTaskID, strconv.FormatInt(fr.TaskID, 10))
 		h.Set(HeaderAttempt, strconv.Itoa(fr.Attempt))

@@ -11,8 +11,9 @@
 //	POST <url>
 //	Content-Type: application/json
 //	User-Agent: DownloadCenter-httpprovider/1
-//	X-DC-Timestamp: 1767323045
-//	X-DC-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//	webhook-id: req_6c1f0e9a2b4d8e7f10a3c5b2
+//	webhook-timestamp: 1767323045
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>
 //	X-DC-Task-ID: 42
 //	X-DC-Attempt: 1
 //
@@ -27,8 +28,10 @@
 //
 // # Authentication
 //
-// The signature is hex HMAC-SHA256 under the shared secret of the
-// X-DC-Timestamp value (Unix seconds), a ".", and the raw body bytes. A
+// Requests are signed by the Standard Webhooks scheme (infra/stdwebhooks),
+// as completion webhooks are: base64 HMAC-SHA256, under the shared secret's
+// bytes (or the key of a whsec_<base64> secret), of the webhook-id, a ".",
+// the webhook-timestamp (Unix seconds), a "." and the raw body bytes. A
 // service must recompute it over the body exactly as received, compare in
 // constant time, and reject a timestamp more than 5 minutes from its own
 // clock (replays), answering 401. Verify does all of that for services

@@ -21,8 +21,7 @@ func ExampleVerify() {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
-		err = httpprovider.Verify(secret, r.Header.Get(httpprovider.HeaderTimestamp), body,
-			r.Header.Get(httpprovider.HeaderSignature), time.Now(), httpprovider.DefaultMaxSkew)
+		err = httpprovider.Verify(secret, r.Header, body, time.Now(), httpprovider.DefaultMaxSkew)
 		if err != nil {
 			log.Printf("task %s: refused: %v", r.Header.Get(httpprovider.HeaderTaskID), err)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -38,13 +37,16 @@ func ExampleVerify() {
 	mux.HandleFunc("POST /export/invoices", handler)
 	_ = &http.Server{Addr: "127.0.0.1:8081", Handler: mux} // ListenAndServe in a real service
 
-	// What the worker sends, signed at ts:
+	// What the worker sends, request id "req_1" signed at ts:
 	body := []byte(`{"type":"invoices","params":{"year":2026},"cursor":null,"limit":5000}`)
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	sig := httpprovider.Sign(secret, fmt.Sprint(ts.Unix()), body)
-	fmt.Println(httpprovider.Verify(secret, fmt.Sprint(ts.Unix()), body, sig, ts.Add(time.Minute), 0))
-	fmt.Println(httpprovider.Verify(secret, fmt.Sprint(ts.Unix()), body, sig, ts.Add(time.Hour), 0))
+	h := http.Header{}
+	h.Set(httpprovider.HeaderID, "req_1")
+	h.Set(httpprovider.HeaderTimestamp, fmt.Sprint(ts.Unix()))
+	h.Set(httpprovider.HeaderSignature, httpprovider.Sign(secret, "req_1", ts.Unix(), body))
+	fmt.Println(httpprovider.Verify(secret, h, body, ts.Add(time.Minute), 0))
+	fmt.Println(httpprovider.Verify(secret, h, body, ts.Add(time.Hour), 0))
 	// Output:
 	// <nil>
-	// timestamp outside the allowed skew: 1767323045 is 3600s from now, more than 5m0s
+	// timestamp outside the tolerance: 1767323045 is 3600s from now, more than 5m0s
 }

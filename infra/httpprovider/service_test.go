@@ -50,8 +50,7 @@ func newService(t *testing.T, h handler) *service {
 			http.Error(w, "read body", http.StatusBadRequest)
 			return
 		}
-		err = httpprovider.Verify(testSecret, r.Header.Get(httpprovider.HeaderTimestamp), body,
-			r.Header.Get(httpprovider.HeaderSignature), time.Now(), 0)
+		err = httpprovider.Verify(testSecret, r.Header, body, time.Now(), 0)
 		if err != nil {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

@@ -1,24 +1,26 @@
 package httpprovider
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
+	"net/http"
 	"time"
+
+	"github.com/downloadcenter/dc/infra/stdwebhooks"
 )
 
-// The request headers of the protocol.
+// The request headers of the protocol. The first three are the Standard
+// Webhooks scheme's, as completion webhooks use them, so a business
+// service verifies everything Download Center sends it one way.
 const (
+	// HeaderID carries the request's id, unique per request.
+	HeaderID = stdwebhooks.HeaderID
 	// HeaderTimestamp carries the Unix time, in seconds, the request was
 	// signed at.
-	HeaderTimestamp = "X-DC-Timestamp"
-	// HeaderSignature carries "sha256=" and the hex HMAC-SHA256 of
-	// timestamp + "." + body under the shared secret.
-	HeaderSignature = "X-DC-Signature"
+	HeaderTimestamp = stdwebhooks.HeaderTimestamp
+	// HeaderSignature carries "v1," and the base64 HMAC-SHA256 of
+	// id + "." + timestamp + "." + body under the shared secret.
+	HeaderSignature = stdwebhooks.HeaderSignature
 	// HeaderTaskID carries the id of the task being exported, for logs. It
 	// is not signed.
 	HeaderTaskID = "X-DC-Task-ID"
@@ -27,92 +29,43 @@ const (
 	HeaderAttempt = "X-DC-Attempt"
 )
 
-// SignaturePrefix starts every X-DC-Signature value; it names the MAC so
-// another one can be introduced later without ambiguity.
-const SignaturePrefix = "sha256="
-
 // DefaultMaxSkew is how far a request's timestamp may be from the
 // receiver's clock; it bounds how long a captured request can be replayed.
-const DefaultMaxSkew = 5 * time.Minute
+const DefaultMaxSkew = stdwebhooks.DefaultTolerance
 
 // Errors Verify returns (wrapped with detail), so a service can log why it
 // refused a request while answering 401 either way.
 var (
-	// ErrBadTimestamp: X-DC-Timestamp is missing or not Unix seconds.
-	ErrBadTimestamp = errors.New("malformed timestamp")
+	// ErrBadTimestamp: webhook-timestamp is missing or not Unix seconds.
+	ErrBadTimestamp = stdwebhooks.ErrBadTimestamp
 	// ErrStale: the timestamp is further than the allowed skew from now,
 	// so the request may be a replay (or a clock is wrong).
-	ErrStale = errors.New("timestamp outside the allowed skew")
+	ErrStale = stdwebhooks.ErrStale
 	// ErrBadSignature: the signature is missing, malformed or does not
 	// match the body under the secret.
-	ErrBadSignature = errors.New("signature mismatch")
+	ErrBadSignature = stdwebhooks.ErrBadSignature
 )
 
-// Sign returns the X-DC-Signature value of body sent at timestamp (Unix
-// seconds as decimal text) under secret.
-func Sign(secret, timestamp string, body []byte) string {
-	return SignaturePrefix + hex.EncodeToString(mac(secret, timestamp, body))
+// Sign returns the webhook-signature value of body sent as request id at
+// timestamp (Unix seconds) under secret: the HMAC key is the secret's
+// bytes, or the decoded key of a whsec_<base64> secret.
+func Sign(secret, id string, timestamp int64, body []byte) string {
+	return stdwebhooks.Sign(stdwebhooks.Key(secret), id, timestamp, body)
 }
 
-func mac(secret, timestamp string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
+// Verify checks a request as a business service receives it: its headers,
+// the raw body and the service's clock. It rejects a timestamp more than
+// maxSkew away from now (DefaultMaxSkew when maxSkew <= 0) and a signature
+// that does not match, comparing in constant time. The error wraps
+// ErrBadTimestamp, ErrStale or ErrBadSignature and never contains the
+// secret.
+func Verify(secret string, header http.Header, body []byte, now time.Time, maxSkew time.Duration) error {
+	return stdwebhooks.VerifyRequest(stdwebhooks.Key(secret), header, body, now, maxSkew)
 }
 
-// Verify checks a request as a business service receives it: timestamp and
-// signatureHeader are the X-DC-Timestamp and X-DC-Signature header values,
-// body the raw request body, now the service's clock. It rejects a
-// timestamp more than maxSkew away from now (DefaultMaxSkew when maxSkew
-// <= 0) and a signature that does not match, comparing in constant time.
-// The error wraps ErrBadTimestamp, ErrStale or ErrBadSignature and never
-// contains the secret.
-func Verify(secret, timestamp string, body []byte, signatureHeader string, now time.Time, maxSkew time.Duration) error {
-	if maxSkew <= 0 {
-		maxSkew = DefaultMaxSkew
-	}
-	ts, err := parseTimestamp(timestamp)
-	if err != nil {
-		return err
-	}
-	// Compared in seconds so a huge timestamp cannot overflow a Duration.
-	skew := now.Unix() - ts
-	if skew < 0 {
-		skew = -skew
-	}
-	if skew > int64(maxSkew/time.Second) {
-		return fmt.Errorf("%w: %s is %ds from now, more than %s", ErrStale, timestamp, skew, maxSkew)
-	}
-	hexSig, ok := strings.CutPrefix(signatureHeader, SignaturePrefix)
-	if !ok {
-		return fmt.Errorf("%w: %s must start with %q", ErrBadSignature, HeaderSignature, SignaturePrefix)
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%w: %s is not %d hex-encoded bytes", ErrBadSignature, HeaderSignature, sha256.Size)
-	}
-	if !hmac.Equal(got, mac(secret, timestamp, body)) {
-		return fmt.Errorf("%w: wrong secret or altered body", ErrBadSignature)
-	}
-	return nil
-}
-
-// parseTimestamp reads decimal Unix seconds; signs and spaces are refused
-// so one timestamp has exactly one signed spelling.
-func parseTimestamp(s string) (int64, error) {
-	if s == "" || len(s) > 18 {
-		return 0, fmt.Errorf("%w: %s must be Unix seconds", ErrBadTimestamp, HeaderTimestamp)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("%w: %s must be Unix seconds", ErrBadTimestamp, HeaderTimestamp)
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %s must be Unix seconds", ErrBadTimestamp, HeaderTimestamp)
-	}
-	return n, nil
+// sign sets the signature headers of one try of a request.
+func sign(h http.Header, secret string, body []byte) {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
+	stdwebhooks.SetHeaders(h, stdwebhooks.Key(secret), "req_"+hex.EncodeToString(b[:]), time.Now(), body)
 }

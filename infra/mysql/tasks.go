@@ -103,13 +103,22 @@ func (s *Store) find(db *gorm.DB) ([]*domain.Task, error) {
 func (s *Store) apply(ctx context.Context, id int64, tr domain.Transition, cond func(*gorm.DB) *gorm.DB, set map[string]any, now time.Time) error {
 	set["status"] = string(tr.To)
 	set["updated_at"] = now.UTC()
-	n, err := s.update(ctx, func(db *gorm.DB) *gorm.DB {
+	where := func(db *gorm.DB) *gorm.DB {
 		db = db.Where("id = ? AND status IN ?", id, statuses(tr.From))
 		if cond != nil {
 			db = cond(db)
 		}
 		return db
-	}, set)
+	}
+	var n int64
+	var err error
+	if mayFinish(tr.To) {
+		// The outbox rows of the event this may cause go in the same
+		// transaction as the change: recorded if and only if it is.
+		n, err = s.updateReporting(ctx, id, where, set, now)
+	} else {
+		n, err = s.update(ctx, where, set)
+	}
 	if err != nil {
 		return fmt.Errorf("%s task %d: %w", tr.Name, id, err)
 	}
@@ -136,6 +145,38 @@ func (s *Store) update(ctx context.Context, where func(*gorm.DB) *gorm.DB, set m
 		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
 		}
 	}
+}
+
+// updateReporting is update in a transaction that also writes the outbox
+// rows (webhooks.go) of the event the change causes, if any.
+func (s *Store) updateReporting(ctx context.Context, id int64, where func(*gorm.DB) *gorm.DB, set map[string]any, now time.Time) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		var n int64
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			res := where(tx.Model(&taskRow{})).Updates(set)
+			if res.Error != nil {
+				return res.Error
+			}
+			if n = res.RowsAffected; n == 0 {
+				return nil
+			}
+			return writeOutbox(tx, id, now)
+		})
+		if err == nil || !isDeadlock(err) || attempt == maxDeadlockRetries {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// mayFinish reports whether a transition to status to can leave a task
+// done (and so cause an event).
+func mayFinish(to domain.Status) bool {
+	return to == domain.StatusSuccess || to == domain.StatusFailed || to == domain.StatusCancelled
 }
 
 // maxDeadlockRetries bounds the re-runs of a deadlocked update.
@@ -383,12 +424,15 @@ func (s *Store) Rescue(ctx context.Context, o domain.Owner, to domain.Status, f 
 	return fmt.Errorf("rescue task %d: cannot move it to %s", o.TaskID, to)
 }
 
-func truncate(s string) string {
-	if len(s) <= maxErrorLen {
+func truncate(s string) string { return truncateAt(s, maxErrorLen) }
+
+// truncateAt cuts s to at most n bytes, then an ellipsis.
+func truncateAt(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
 	// Cut on a rune boundary so the column holds valid UTF-8.
-	i := maxErrorLen
+	i := n
 	for i > 0 && s[i]&0xC0 == 0x80 {
 		i--
 	}

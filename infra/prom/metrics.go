@@ -37,6 +37,9 @@ type Metrics struct {
 	rows     *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 
+	webhookAttempts *prometheus.CounterVec
+	webhookBacklog  prometheus.Gauge
+
 	mu     sync.Mutex
 	oldest time.Time // of the last stats read; zero: nothing waits
 	now    func() time.Time
@@ -46,6 +49,7 @@ var (
 	_ domain.TasksObserver     = (*Metrics)(nil)
 	_ domain.SchedulerObserver = (*Metrics)(nil)
 	_ domain.RunObserver       = (*Metrics)(nil)
+	_ domain.DeliveryObserver  = (*Metrics)(nil)
 )
 
 // New registers every metric of both processes. Counters with labels show
@@ -89,8 +93,16 @@ func New() *Metrics {
 	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dc_export_bytes_total", Help: "Bytes of export files committed.",
 	}, []string{"type", "format"})
+	m.webhookAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dc_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), failed (failed, the last).",
+	}, []string{"outcome"})
+	m.webhookBacklog = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dc_webhook_oldest_undelivered_age_seconds",
+		Help: "Age of the oldest webhook delivery not yet delivered (0 when none); read by the dispatcher each second.",
+	})
 	m.reg.MustRegister(m.created, m.sendErrors, m.rescues, m.tasks, oldest, m.httpDuration,
-		m.finished, m.attempts, m.duration, m.rows, m.bytes)
+		m.finished, m.attempts, m.duration, m.rows, m.bytes, m.webhookAttempts, m.webhookBacklog)
 	return m
 }
 
@@ -163,6 +175,12 @@ func (m *Metrics) AttemptFinished(r domain.AttemptReport) {
 		m.bytes.WithLabelValues(r.Type, string(r.Format)).Add(float64(r.Bytes))
 	}
 }
+
+// WebhookAttempt implements domain.DeliveryObserver.
+func (m *Metrics) WebhookAttempt(outcome string) { m.webhookAttempts.WithLabelValues(outcome).Inc() }
+
+// WebhookBacklog implements domain.DeliveryObserver.
+func (m *Metrics) WebhookBacklog(oldest time.Duration) { m.webhookBacklog.Set(oldest.Seconds()) }
 
 // knownMethods bounds the method label: anything else is OTHER.
 var knownMethods = map[string]bool{

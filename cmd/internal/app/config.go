@@ -63,6 +63,11 @@ type Config struct {
 	// Storage is where export files live: "local" (StorageDir) or "s3".
 	Storage string
 	S3      S3Settings
+
+	// Completion webhooks (dc-api).
+	WebhookBackoff      time.Duration
+	WebhookRetryFor     time.Duration
+	WebhookAllowPrivate bool
 }
 
 // setting describes one configuration entry for flags, env and --help.
@@ -130,6 +135,9 @@ func settings(c *Config) []setting {
 		{"s3-path-style", "DC_S3_PATH_STYLE", "address the bucket as endpoint/bucket (true) or bucket.endpoint (false); empty: true with DC_S3_ENDPOINT", str(&c.S3.PathStyle), ""},
 		{"s3-proxy", "DC_S3_PROXY", "stream downloads through dc-api instead of redirecting clients to a presigned bucket URL", boolean(&c.S3.Proxy), "false"},
 		{"s3-link-ttl", "DC_S3_LINK_TTL", "lifetime of the presigned URL a download redirects to", dur(&c.S3.LinkTTL), "5m"},
+		{"webhook-backoff", "DC_WEBHOOK_BACKOFF", "wait after a webhook delivery's first failed attempt; doubles per attempt (up to 1h)", dur(&c.WebhookBackoff), "5s"},
+		{"webhook-retry-for", "DC_WEBHOOK_RETRY_FOR", "how long a webhook delivery is retried before it is marked failed", dur(&c.WebhookRetryFor), "24h"},
+		{"webhook-allow-private", "DC_WEBHOOK_ALLOW_PRIVATE", "let webhook endpoints be loopback, private or link-local addresses", boolean(&c.WebhookAllowPrivate), "false"},
 	}
 }
 
@@ -317,6 +325,12 @@ func (c Config) Validate() error {
 		if n.v < 0 {
 			bad("%s must not be negative (0 means no limit)", n.name)
 		}
+	}
+	if c.WebhookBackoff < 100*time.Millisecond {
+		bad("DC_WEBHOOK_BACKOFF must be at least 100ms, got %s", c.WebhookBackoff)
+	}
+	if c.WebhookRetryFor < time.Second {
+		bad("DC_WEBHOOK_RETRY_FOR must be at least 1s, got %s", c.WebhookRetryFor)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {

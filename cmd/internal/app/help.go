@@ -48,6 +48,7 @@ var commands = map[string][][2]string{
 // leaves them out: dc-worker serves no API and runs no scheduler; dc-api
 // has no probe listener of its own (its probes are on DC_HTTP_ADDR).
 var notFor = map[string]map[string]bool{
-	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true},
-	"dc-api":    {"worker-http-addr": true},
+	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true,
+		"webhook-backoff": true, "webhook-retry-for": true, "webhook-allow-private": true},
+	"dc-api": {"worker-http-addr": true},
 }

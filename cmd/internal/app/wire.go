@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/downloadcenter/dc/domain"
 	"github.com/downloadcenter/dc/infra/csv"
+	"github.com/downloadcenter/dc/infra/httpapi"
 	"github.com/downloadcenter/dc/infra/mysql"
+	"github.com/downloadcenter/dc/infra/webhook"
 	"github.com/downloadcenter/dc/infra/xlsx"
 )
 
@@ -182,6 +185,24 @@ func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
 			Store: c.Store, Files: c.Files, Lister: orphanLister(c.Files), FileTTL: c.Config.FileTTL, TaskTTL: c.Config.TaskTTL,
 			OrphanGrace: c.Config.OrphanGrace, Batch: 100, Now: c.Store.Now, Log: c.Log,
 		},
+	}
+}
+
+// Webhooks is the webhook endpoints' use cases.
+func (c *Core) Webhooks() *domain.Webhooks {
+	return &domain.Webhooks{Store: c.Store, Targets: &webhook.Targets{AllowPrivate: c.Config.WebhookAllowPrivate}, Now: c.Store.Now}
+}
+
+// Dispatcher delivers webhook events; links signs the file links of the
+// task JSON it sends, as the API's answers do.
+func (c *Core) Dispatcher(tasks *domain.Tasks, links *httpapi.Links) *domain.Dispatcher {
+	return &domain.Dispatcher{
+		Store: c.Store, Sender: webhook.New(webhook.Config{AllowPrivate: c.Config.WebhookAllowPrivate}),
+		Payload: func(t *domain.Task) (json.RawMessage, error) { return httpapi.TaskJSON(links, tasks.Present(t)) },
+		Backoff: c.Config.WebhookBackoff, MaxBackoff: time.Hour, RetryFor: c.Config.WebhookRetryFor,
+		Every: time.Second, Concurrency: 16, PerEndpoint: 4,
+		// Longer than a send (10 s) and its record can take.
+		Lease: time.Minute, KeepFor: 7 * 24 * time.Hour, Now: c.Store.Now, Log: c.Log,
 	}
 }
 

@@ -71,8 +71,7 @@ func NewProvidersFixture(t *testing.T, dsn string, sqlRows, httpRows int) *Provi
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := httpprovider.Verify(httpSecret, r.Header.Get(httpprovider.HeaderTimestamp), body,
-			r.Header.Get(httpprovider.HeaderSignature), time.Now(), httpprovider.DefaultMaxSkew); err != nil {
+		if err := httpprovider.Verify(httpSecret, r.Header, body, time.Now(), httpprovider.DefaultMaxSkew); err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
