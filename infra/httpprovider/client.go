@@ -83,7 +83,7 @@ func (p *Provider) try(ctx context.Context, body []byte, fr *domain.FetchRequest
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", UserAgent)
-	sign(h, p.secret, body)
+	sign(h, p.secret, body, p.set.legacy)
 	if fr != nil {
 		h.Set(HeaderTaskID, strconv.FormatInt(fr.TaskID, 10))
 		h.Set(HeaderAttempt, strconv.Itoa(fr.Attempt))

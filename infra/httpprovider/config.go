@@ -47,6 +47,7 @@ const (
 //	  year: {kind: int, required: true}
 //	allow_unknown_params: false
 //	count: false
+//	legacy_signature: true   # also the X-DC-* headers of earlier releases (deprecated)
 //	columns:
 //	  - {field: id, header: "Invoice", kind: int}
 //	  - {field: total, header: "Total", kind: decimal}
@@ -87,6 +88,13 @@ type Config struct {
 	Count bool `yaml:"count"`
 	// Columns are the fields of a row, in order.
 	Columns []Column `yaml:"columns"`
+	// LegacySignature also sends the signature headers of earlier
+	// releases (X-DC-Timestamp, X-DC-Signature: sha256=<hex>) beside the
+	// Standard Webhooks ones, so a business service written against them
+	// keeps working across the upgrade and can move to the new headers at
+	// its own pace. Unset means true for now; set false once the service
+	// verifies webhook-signature. Deprecated: it goes in a later release.
+	LegacySignature *bool `yaml:"legacy_signature"`
 }
 
 // Param declares one task param: the one declaration of every export
@@ -233,10 +241,14 @@ type settings struct {
 	maxBytes int64
 	retries  int
 	backoff  time.Duration
+	legacy   bool // LegacySignature
 }
 
 func (c Config) settings() settings {
-	s := settings{timeout: c.Timeout, maxBytes: c.MaxResponseBytes, retries: DefaultRetries, backoff: c.Backoff}
+	s := settings{timeout: c.Timeout, maxBytes: c.MaxResponseBytes, retries: DefaultRetries, backoff: c.Backoff, legacy: true}
+	if c.LegacySignature != nil {
+		s.legacy = *c.LegacySignature
+	}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
 	}

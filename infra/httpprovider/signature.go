@@ -1,9 +1,12 @@
 package httpprovider
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/downloadcenter/dc/infra/stdwebhooks"
@@ -27,6 +30,14 @@ const (
 	// HeaderAttempt carries the task's attempt number, for logs. It is not
 	// signed.
 	HeaderAttempt = "X-DC-Attempt"
+
+	// LegacyHeaderTimestamp and LegacyHeaderSignature are the signature
+	// headers of earlier releases, sent too while Config.LegacySignature
+	// is on: Unix seconds, and "sha256=" with the hex HMAC-SHA256 of
+	// timestamp + "." + body under the secret's bytes. Deprecated: verify
+	// HeaderSignature instead.
+	LegacyHeaderTimestamp = "X-DC-Timestamp"
+	LegacyHeaderSignature = "X-DC-Signature"
 )
 
 // DefaultMaxSkew is how far a request's timestamp may be from the
@@ -63,9 +74,26 @@ func Verify(secret string, header http.Header, body []byte, now time.Time, maxSk
 	return stdwebhooks.VerifyRequest(stdwebhooks.Key(secret), header, body, now, maxSkew)
 }
 
-// sign sets the signature headers of one try of a request.
-func sign(h http.Header, secret string, body []byte) {
+// sign sets the signature headers of one try of a request: the Standard
+// Webhooks ones, and the legacy ones too when legacy is set (both from the
+// same clock reading).
+func sign(h http.Header, secret string, body []byte, legacy bool) {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
-	stdwebhooks.SetHeaders(h, stdwebhooks.Key(secret), "req_"+hex.EncodeToString(b[:]), time.Now(), body)
+	now := time.Now()
+	stdwebhooks.SetHeaders(h, stdwebhooks.Key(secret), "req_"+hex.EncodeToString(b[:]), now, body)
+	if legacy {
+		ts := strconv.FormatInt(now.Unix(), 10)
+		h.Set(LegacyHeaderTimestamp, ts)
+		h.Set(LegacyHeaderSignature, legacySignature(secret, ts, body))
+	}
+}
+
+// legacySignature is the X-DC-Signature value of earlier releases.
+func legacySignature(secret, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
