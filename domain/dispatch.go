@@ -126,8 +126,8 @@ type Dispatcher struct {
 	// KeepFor is how long finished deliveries (and their attempts) stay
 	// listed; zero keeps them for ever. Pruned once a minute.
 	KeepFor time.Duration
-	Now   Clock
-	Log   *slog.Logger
+	Now     Clock
+	Log     *slog.Logger
 	// Observe hears attempts and the backlog; nil means none.
 	Observe DeliveryObserver
 
