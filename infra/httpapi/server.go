@@ -39,6 +39,14 @@ type Server struct {
 	log       *slog.Logger
 	maxBody   int64
 	observe   RequestObserver
+
+	// The download center page, sessions and live events (issue 13).
+	sessions       *Sessions
+	changes        *domain.Changes
+	ui             fs.FS
+	frameAncestors string
+	corsCfg        *CORS
+	shutdown       <-chan struct{}
 }
 
 // Config is what the API needs.
@@ -64,6 +72,26 @@ type Config struct {
 	Observe RequestObserver
 	Log     *slog.Logger
 	MaxBody int64
+
+	// The download center page, sessions and live events.
+	//
+	// Sessions signs and checks end users' session tokens; nil disables
+	// POST /api/v1/sessions and session tokens.
+	Sessions *Sessions
+	// Changes feeds GET /api/v1/events; nil answers it 404.
+	Changes *domain.Changes
+	// UI is the page's files (index.html, assets/…) served at /ui/; nil
+	// serves no page.
+	UI fs.FS
+	// FrameAncestors is the page's CSP frame-ancestors; empty means
+	// DefaultFrameAncestors.
+	FrameAncestors string
+	// CORS, when set, answers cross-origin callers of /api/v1 from its
+	// origins.
+	CORS *CORS
+	// Shutdown is closed when the server starts shutting down: event
+	// streams end then, so the shutdown does not wait for them.
+	Shutdown <-chan struct{}
 }
 
 // RequestObserver hears each served request: route is the matched route
@@ -79,7 +107,12 @@ func New(cfg Config) http.Handler {
 		panic("httpapi: Config.Auth is required: every /api/v1 request is authenticated")
 	}
 	s := &Server{tasks: cfg.Tasks, auth: cfg.Auth, links: cfg.Links, files: cfg.Files, redirects: cfg.Redirects,
-		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe}
+		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe,
+		sessions: cfg.Sessions, changes: cfg.Changes, ui: cfg.UI, frameAncestors: cfg.FrameAncestors, corsCfg: cfg.CORS,
+		shutdown: cfg.Shutdown}
+	if s.frameAncestors == "" {
+		s.frameAncestors = DefaultFrameAncestors
+	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -88,7 +121,7 @@ func New(cfg Config) http.Handler {
 	// A path with a trailing slash is no endpoint: a 404 problem, not a
 	// redirect whose body is HTML.
 	r.RedirectTrailingSlash = false
-	r.Use(s.requestID, s.recover, s.accessLog, writeDeadline)
+	r.Use(s.requestID, s.recover, s.accessLog, writeDeadline, s.cors)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
@@ -118,6 +151,15 @@ func New(cfg Config) http.Handler {
 	v1.HEAD("/tasks/:id/file", s.download)
 	v1.POST("/tasks/:id/cancel", s.cancel)
 	v1.POST("/tasks/:id/retry", s.retry)
+	// The download center page: sessions for end users, their live
+	// events, and the page itself.
+	v1.POST("/sessions", s.createSession)
+	v1.GET("/events", s.events)
+	if s.ui != nil {
+		r.GET("/ui", uiRedirect)
+		r.GET(uiPath, s.uiIndex)
+		r.GET(uiPath+"assets/:file", s.uiAsset)
+	}
 	return r
 }
 
@@ -162,25 +204,35 @@ type createBody struct {
 	Columns []domain.Column `json:"columns"`
 }
 
-func (s *Server) create(c *gin.Context) {
-	// The body must be declared JSON: a missing Content-Type is refused
-	// like a wrong one (as README and the OpenAPI document say).
+// readJSON reads a request body that must be declared JSON and fit
+// maxBody; otherwise it answers the problem and reports false.
+func (s *Server) readJSON(c *gin.Context) ([]byte, bool) {
+	// A missing Content-Type is refused like a wrong one (as README and
+	// the OpenAPI document say).
 	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		writeProblem(c, http.StatusUnsupportedMediaType, "the body must be sent with Content-Type: application/json", nil)
-		return
+		return nil, false
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeProblem(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", s.maxBody), nil)
-			return
+			return nil, false
 		}
 		writeProblem(c, http.StatusBadRequest, "could not read the body", nil)
+		return nil, false
+	}
+	return raw, true
+}
+
+func (s *Server) create(c *gin.Context) {
+	raw, ok := s.readJSON(c)
+	if !ok {
 		return
 	}
 	var body createBody
-	err = decodeStrict(raw, &body)
+	err := decodeStrict(raw, &body)
 	if err == nil {
 		err = checkKeys(raw, createRule)
 	}

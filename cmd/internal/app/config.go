@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,6 +64,14 @@ type Config struct {
 	// Storage is where export files live: "local" (StorageDir) or "s3".
 	Storage string
 	S3      S3Settings
+
+	// The download center page (dc-api).
+	UIFrameAncestors string
+	CORSOrigins      string
+	EventsPoll       time.Duration
+	// DemoUser, in the embedded mode, is who the session printed at start
+	// is for (empty: none).
+	DemoUser string
 }
 
 // setting describes one configuration entry for flags, env and --help.
@@ -130,6 +139,10 @@ func settings(c *Config) []setting {
 		{"s3-path-style", "DC_S3_PATH_STYLE", "address the bucket as endpoint/bucket (true) or bucket.endpoint (false); empty: true with DC_S3_ENDPOINT", str(&c.S3.PathStyle), ""},
 		{"s3-proxy", "DC_S3_PROXY", "stream downloads through dc-api instead of redirecting clients to a presigned bucket URL", boolean(&c.S3.Proxy), "false"},
 		{"s3-link-ttl", "DC_S3_LINK_TTL", "lifetime of the presigned URL a download redirects to", dur(&c.S3.LinkTTL), "5m"},
+		{"ui-frame-ancestors", "DC_UI_FRAME_ANCESTORS", "CSP frame-ancestors of the page at /ui/: the origins that may embed it in a frame ('self', 'none' or origins)", str(&c.UIFrameAncestors), "'self'"},
+		{"cors-origins", "DC_CORS_ORIGINS", "comma-separated origins (https://app.example.com) whose scripts may call /api/v1 (CORS); * allows any; empty: none", str(&c.CORSOrigins), ""},
+		{"events-poll", "DC_EVENTS_POLL", "how often dc-api polls the database for task changes to stream to pages (GET /api/v1/events)", dur(&c.EventsPoll), "1s"},
+		{"demo-user", "DC_DEMO_USER", "embedded mode: print at start a link opening the page as this user (empty: none)", str(&c.DemoUser), "demo"},
 	}
 }
 
@@ -318,11 +331,57 @@ func (c Config) Validate() error {
 			bad("%s must not be negative (0 means no limit)", n.name)
 		}
 	}
+	if c.EventsPoll < 100*time.Millisecond {
+		bad("DC_EVENTS_POLL must be at least 100ms, got %s", c.EventsPoll)
+	}
+	if _, err := c.CORSList(); err != nil {
+		bad("DC_CORS_ORIGINS: %v", err)
+	}
+	if strings.ContainsAny(c.UIFrameAncestors, ";,\r\n") {
+		bad("DC_UI_FRAME_ANCESTORS must be CSP sources separated by spaces, got %q", c.UIFrameAncestors)
+	}
+	if err := validDemoUser(c.DemoUser); err != nil {
+		bad("DC_DEMO_USER %v", err)
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("DC_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// CORSList is DC_CORS_ORIGINS as a list: each an origin
+// (scheme://host[:port], no path) or "*".
+func (c Config) CORSList() ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				return nil, fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+			}
+			o = u.Scheme + "://" + u.Host
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// validDemoUser checks DC_DEMO_USER like an X-DC-User.
+func validDemoUser(u string) error {
+	for _, r := range u {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("must be printable")
+		}
+	}
+	if len([]rune(u)) > 128 {
+		return errors.New("must be at most 128 characters")
+	}
+	return nil
 }
 
 // Logger returns the process logger at the configured level.

@@ -48,6 +48,7 @@ var commands = map[string][][2]string{
 // leaves them out: dc-worker serves no API and runs no scheduler; dc-api
 // has no probe listener of its own (its probes are on DC_HTTP_ADDR).
 var notFor = map[string]map[string]bool{
-	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true},
+	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true,
+		"ui-frame-ancestors": true, "cors-origins": true, "events-poll": true, "demo-user": true},
 	"dc-api":    {"worker-http-addr": true},
 }
