@@ -199,8 +199,8 @@ func printWelcome(w io.Writer, addr net.Addr, cfg app.Config, firstKey, demoURL 
 	fmt.Fprintf(w, "Try:\n  curl -s -XPOST http://%s/api/v1/tasks -H \"Authorization: Bearer $DC_KEY\" -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"name\":\"Orders\",\"type\":\"demo\",\"format\":\"xlsx\",\"params\":{\"rows\":50000}}'\n", host)
 	if demoURL != "" {
-		fmt.Fprintf(w, "The download center page for user %s of tenant default (a session of %s; exports with -H 'X-DC-User: %s' show there):\n  http://%s%s\n",
-			cfg.DemoUser, httpapi.MaxSessionTTL, cfg.DemoUser, host, demoURL)
+		fmt.Fprintf(w, "The download center page for user %s of tenant default (a session of %d hours; exports made with -H 'X-DC-User: %s' show there):\n  http://%s%s\n",
+			cfg.DemoUser, int(httpapi.MaxSessionTTL.Hours()), cfg.DemoUser, host, demoURL)
 	}
 }
 

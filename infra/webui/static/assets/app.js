@@ -178,7 +178,7 @@ function renderTask(task) {
 
   const p = task.progress || {};
   if (task.status === 'EXECUTING' || task.status === 'NOT_EXECUTED') {
-    const bar = el('progress', { class: 'bar', max: '100', 'aria-labelledby': 'task-' + task.id + '-name', 'aria-describedby': 'task-' + task.id + '-rows' });
+    const bar = el('progress', { class: 'meter', max: '100', 'aria-labelledby': 'task-' + task.id + '-name', 'aria-describedby': 'task-' + task.id + '-rows' });
     let text;
     if (p.rows_total !== null && p.rows_total !== undefined && p.percent !== null && p.percent !== undefined) {
       bar.value = p.percent;
