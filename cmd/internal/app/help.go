@@ -50,5 +50,5 @@ var commands = map[string][][2]string{
 var notFor = map[string]map[string]bool{
 	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true,
 		"ui-frame-ancestors": true, "cors-origins": true, "events-poll": true, "demo-user": true},
-	"dc-api":    {"worker-http-addr": true},
+	"dc-api": {"worker-http-addr": true},
 }
