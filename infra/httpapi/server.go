@@ -205,39 +205,39 @@ type createBody struct {
 }
 
 // readJSON reads a request body that must be declared JSON and fit
-// maxBody; otherwise it answers the problem and reports false.
-func (s *Server) readJSON(c *gin.Context) ([]byte, bool) {
+// maxBody, and decodes it into v strictly (rule names the keys it may
+// hold); otherwise it answers the problem and reports false.
+func (s *Server) readJSON(c *gin.Context, v any, rule *keyRule) bool {
 	// A missing Content-Type is refused like a wrong one (as README and
 	// the OpenAPI document say).
 	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		writeProblem(c, http.StatusUnsupportedMediaType, "the body must be sent with Content-Type: application/json", nil)
-		return nil, false
+		return false
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeProblem(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", s.maxBody), nil)
-			return nil, false
+			return false
 		}
 		writeProblem(c, http.StatusBadRequest, "could not read the body", nil)
-		return nil, false
+		return false
 	}
-	return raw, true
-}
-
-func (s *Server) create(c *gin.Context) {
-	raw, ok := s.readJSON(c)
-	if !ok {
-		return
-	}
-	var body createBody
-	err := decodeStrict(raw, &body)
+	err = decodeStrict(raw, v)
 	if err == nil {
-		err = checkKeys(raw, createRule)
+		err = checkKeys(raw, rule)
 	}
 	if err != nil {
 		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
+		return false
+	}
+	return true
+}
+
+func (s *Server) create(c *gin.Context) {
+	var body createBody
+	if !s.readJSON(c, &body, createRule) {
 		return
 	}
 	t, created, err := s.tasks.Create(c.Request.Context(), actor(c), domain.CreateRequest{

@@ -136,17 +136,8 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, domain.Errorf(domain.KindForbidden, "this API key lacks the scope %s", domain.ScopeWrite))
 		return
 	}
-	raw, ok := s.readJSON(c)
-	if !ok {
-		return
-	}
 	var body sessionBody
-	err := decodeStrict(raw, &body)
-	if err == nil {
-		err = checkKeys(raw, sessionRule)
-	}
-	if err != nil {
-		writeProblem(c, http.StatusBadRequest, err.Error(), nil)
+	if !s.readJSON(c, &body, sessionRule) {
 		return
 	}
 	var fe domain.FieldErrors
