@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,6 +19,9 @@ type Authenticator interface {
 }
 
 const actorKey = "dc.actor"
+
+// sessionExpiresKey holds when the session a request came with expires.
+const sessionExpiresKey = "dc.session_expires"
 
 // bearer reads an Authorization header of the Bearer scheme (RFC 6750):
 // the scheme in any case, one or more spaces, then a token68.
@@ -79,6 +83,7 @@ func (s *Server) authenticate(c *gin.Context) {
 			return
 		}
 		c.Set(actorKey, k.actor())
+		c.Set(sessionExpiresKey, time.UnixMilli(k.Expires))
 		c.Next()
 		return
 	}

@@ -73,12 +73,24 @@ func (s *Server) events(c *gin.Context) {
 	}
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
+	// A session's stream ends when the session does: the page's reconnect
+	// then meets the 401 and says so.
+	var expired <-chan time.Time
+	if v, ok := c.Get(sessionExpiresKey); ok {
+		if at, ok := v.(time.Time); ok {
+			tm := time.NewTimer(time.Until(at))
+			defer tm.Stop()
+			expired = tm.C
+		}
+	}
 	for {
 		var chunk string
 		select {
 		case <-c.Request.Context().Done():
 			return
 		case <-s.shutdown:
+			return
+		case <-expired:
 			return
 		case <-keepAlive.C:
 			chunk = ": keep-alive\n\n"

@@ -379,3 +379,24 @@ func TestPageServed(t *testing.T) {
 	r := framed.do(t, http.MethodGet, "/ui/", "", "")
 	require.Contains(t, r.header.Get("Content-Security-Policy"), "frame-ancestors https://app.example.com")
 }
+
+// TestEventsEndWithTheSession: a session's event stream closes when the
+// session expires, so the page's reconnect meets the 401.
+func TestEventsEndWithTheSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.clock.Advance(-59 * time.Second) // a one-minute session made 59 s ago
+	s := e.session(t, "alice", "1m")
+	e.clock.Advance(59 * time.Second)
+	events := openEvents(t, e.srv.URL, s.Token)
+	require.Equal(t, "ready", (<-events).Event)
+	select {
+	case _, open := <-events:
+		require.False(t, open, "only the end of the stream")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its session")
+	}
+	e.as(s.Token, func() {
+		require.Equal(t, http.StatusUnauthorized, e.do(t, http.MethodGet, "/api/v1/tasks", "", "").status)
+	})
+}
