@@ -13,7 +13,8 @@ type ChangeStore interface {
 	// ChangedSince lists tasks changed after the change (since, afterID),
 	// oldest change first: UpdatedAt after since, or at since with an id
 	// above afterID (afterID 0: every task updated at or after since),
-	// ordered by UpdatedAt then id, at most limit of them.
+	// ordered by UpdatedAt then id, at most limit of them. Times compare
+	// at the store's precision (the SQL stores keep microseconds).
 	ChangedSince(ctx context.Context, since time.Time, afterID int64, limit int) ([]*Task, error)
 }
 
