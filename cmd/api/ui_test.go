@@ -283,7 +283,7 @@ func TestPageInBrowser(t *testing.T) {
 			// Simplified Chinese, from the switch.
 			p.do("switch to Chinese", chromedp.SetValue(chromedp.CSS(`#lang`), "zh-CN"))
 			eval[bool](p, `document.getElementById('lang').dispatchEvent(new Event('change')), true`)
-			p.waitFor("the page in Chinese", `document.body.innerText.includes("我的导出") && document.body.innerText.includes("下载")`, 5*time.Second)
+			p.waitFor("the page in Chinese", `document.body.innerText.includes("我的导出") && document.body.innerText.includes("下载") && !document.body.innerText.includes("Your exports") && !document.body.innerText.includes("Download")`, 5*time.Second)
 			require.Equal(t, "zh-CN", eval[string](p, `document.documentElement.lang`))
 			eval[bool](p, `localStorage.removeItem('dc.lang'), true`)
 		})

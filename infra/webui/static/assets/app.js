@@ -285,7 +285,13 @@ async function loadMore() {
 
 // ---------------------------------------------------------------- actions
 
-function notice(msg) { $('notice').textContent = msg; }
+// notice says something in the status line; it is said again in the new
+// language when the language changes.
+let lastNotice = null;
+function notice(key, vars) {
+  lastNotice = { key, vars };
+  $('notice').textContent = t(key, vars);
+}
 function showError(msg) {
   const a = $('alert');
   a.textContent = t('failed', { e: msg });
@@ -301,7 +307,7 @@ async function act(id, action) {
     const task = await res.json();
     state.tasks.set(task.id, Object.assign({}, state.tasks.get(task.id) || {}, task));
     render();
-    notice(t(action === 'cancel' ? 'cancelled_ok' : 'retried_ok', { n: task.name }));
+    notice(action === 'cancel' ? 'cancelled_ok' : 'retried_ok', { n: task.name });
   } catch (e) {
     if (e.message !== '401') showError(e.message);
   }
@@ -360,7 +366,7 @@ async function follow() {
           buf = buf.slice(i + 2);
           if (ev.event === 'ready' || ev.event === 'resync') {
             state.live = true;
-            notice(t('live'));
+            notice('live');
             await loadFirstPage();
           } else if (ev.event === 'task') {
             upsert(JSON.parse(ev.data));
@@ -373,7 +379,7 @@ async function follow() {
     }
     if (!state.token) return;
     state.live = false;
-    notice(t('reconnecting'));
+    notice('reconnecting');
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
@@ -500,7 +506,7 @@ async function submitForm(ev) {
     $('f-name').value = '';
     state.tasks.set(task.id, task);
     render();
-    notice(t('created_ok', { n: task.name }));
+    notice('created_ok', { n: task.name });
   } catch (e) {
     if (e.message !== '401') formErrors([{ field: '', reason: e.message }]);
   }
@@ -517,8 +523,30 @@ function applyLang() {
   if (state.user) {
     $('who').textContent = t('signedInAs', { u: state.user }) + (state.expires ? ' · ' + t('until', { t: fmtTime(new Date(state.expires).toISOString()) }) : '');
   }
-  if (state.types.length) showType();
+  if (lastNotice) notice(lastNotice.key, lastNotice.vars);
+  if (state.types.length) relabelForm();
   render();
+}
+
+// relabelForm builds the form again in the new language, keeping what the
+// user entered: param values, ticked columns and their order.
+function relabelForm() {
+  const values = [...document.querySelectorAll('#params [data-param]')].map((i) => [i.id, i.type === 'checkbox' ? i.checked : i.value]);
+  const cols = [...document.querySelectorAll('#columns li')].map((li) => [li.dataset.field, li.querySelector('input').checked]);
+  const format = $('f-format').value;
+  showType();
+  $('f-format').value = format;
+  for (const [id, v] of values) {
+    const i = document.getElementById(id);
+    if (i && i.type === 'checkbox') i.checked = v; else if (i) i.value = v;
+  }
+  const ol = $('columns');
+  for (const [field, checked] of cols) {
+    const li = ol.querySelector('li[data-field="' + field + '"]');
+    if (!li) continue;
+    li.querySelector('input').checked = checked;
+    ol.append(li);
+  }
 }
 
 // ---------------------------------------------------------------- start
