@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	wg.Go(func() { changes.Run(ctx) })
 	var demoURL string
-	if cfg.Embedded() && cfg.DemoUser != "" {
+	if cfg.Embedded() {
 		// A one-command demo of the page too: a session for the demo user
 		// of tenant default (the first key's tenant).
 		demoURL = sessions.URL("default", cfg.DemoUser, httpapi.MaxSessionTTL)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,34 @@ func TestPageInBrowser(t *testing.T) {
 			eval[bool](p, `localStorage.removeItem('dc.lang'), true`)
 		})
 	}
+}
+
+// TestEmbeddedPrintsDemoPageLink: make run's start prints a link to the
+// page for user demo of tenant default, whose token lists that user's
+// exports (made with the printed key and X-DC-User: demo) and no one
+// else's.
+func TestEmbeddedPrintsDemoPageLink(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	p, c := embedded(t, data, nil)
+	key := regexp.MustCompile(`export DC_KEY=(dck_\S+)`).FindStringSubmatch(p.Output())
+	require.NotNil(t, key, p.Output())
+	link := regexp.MustCompile(`(http://\S+/ui/)#token=(dcs_\S+)`).FindStringSubmatch(p.Output())
+	require.NotNil(t, link, "no page link printed:\n%s", p.Output())
+	require.Equal(t, c.Base+"/ui/", link[1])
+	def := proctest.NewClient(c.Base, key[1])
+	createFor(t, def, "demo", `{"name":"for demo","type":"demo","params":{"rows":1}}`)
+	createFor(t, def, "someone", `{"name":"for someone","type":"demo","params":{"rows":1}}`)
+	var list struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	res, err := proctest.NewClient(c.Base, link[2]).HTTP.Get(c.Base + "/api/v1/tasks")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&list))
+	_ = res.Body.Close()
+	require.Len(t, list.Items, 1)
+	require.Equal(t, "for demo", list.Items[0].Name)
 }

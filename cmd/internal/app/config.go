@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/downloadcenter/dc/domain"
 )
 
 // Config is every setting of both binaries. Each comes from a flag, else
@@ -70,7 +72,7 @@ type Config struct {
 	CORSOrigins      string
 	EventsPoll       time.Duration
 	// DemoUser, in the embedded mode, is who the session printed at start
-	// is for (empty: none).
+	// is for.
 	DemoUser string
 }
 
@@ -142,7 +144,7 @@ func settings(c *Config) []setting {
 		{"ui-frame-ancestors", "DC_UI_FRAME_ANCESTORS", "CSP frame-ancestors of the page at /ui/: the origins that may embed it in a frame ('self', 'none' or origins)", str(&c.UIFrameAncestors), "'self'"},
 		{"cors-origins", "DC_CORS_ORIGINS", "comma-separated origins (https://app.example.com) whose scripts may call /api/v1 (CORS); * allows any; empty: none", str(&c.CORSOrigins), ""},
 		{"events-poll", "DC_EVENTS_POLL", "how often dc-api polls the database for task changes to stream to pages (GET /api/v1/events)", dur(&c.EventsPoll), "1s"},
-		{"demo-user", "DC_DEMO_USER", "embedded mode: print at start a link opening the page as this user (empty: none)", str(&c.DemoUser), "demo"},
+		{"demo-user", "DC_DEMO_USER", "embedded mode: the user of tenant default the page link printed at start opens the page for", str(&c.DemoUser), "demo"},
 	}
 }
 
@@ -340,7 +342,7 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.UIFrameAncestors, ";,\r\n") {
 		bad("DC_UI_FRAME_ANCESTORS must be CSP sources separated by spaces, got %q", c.UIFrameAncestors)
 	}
-	if err := validDemoUser(c.DemoUser); err != nil {
+	if err := domain.ValidUser(c.DemoUser); err != nil {
 		bad("DC_DEMO_USER %v", err)
 	}
 	var lvl slog.Level
@@ -369,19 +371,6 @@ func (c Config) CORSList() ([]string, error) {
 		out = append(out, o)
 	}
 	return out, nil
-}
-
-// validDemoUser checks DC_DEMO_USER like an X-DC-User.
-func validDemoUser(u string) error {
-	for _, r := range u {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("must be printable")
-		}
-	}
-	if len([]rune(u)) > 128 {
-		return errors.New("must be at most 128 characters")
-	}
-	return nil
 }
 
 // Logger returns the process logger at the configured level.
