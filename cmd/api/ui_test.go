@@ -135,24 +135,6 @@ func (p *page) click(name, action string) {
 	p.do("click "+action+" of "+name, chromedp.Click(chromedp.CSS(fmt.Sprintf(`li[data-id="%s"] [data-action="%s"]`, id, action))))
 }
 
-// createFor creates an export for user with the API key, as a business
-// service does.
-func createFor(t *testing.T, c *proctest.Client, user, body string) proctest.Task {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, c.Base+"/api/v1/tasks", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-DC-User", user)
-	res, err := c.HTTP.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
-	var tk proctest.Task
-	require.NoError(t, json.Unmarshal(b, &tk))
-	return tk
-}
-
 // openSession asks for a session of user and returns the page's url.
 func openSession(t *testing.T, c *proctest.Client, user string) string {
 	t.Helper()
@@ -184,10 +166,10 @@ func TestPageInBrowser(t *testing.T) {
 	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
 		t.Run(size.name, func(t *testing.T) {
 			user := "alice-" + size.name
-			done := createFor(t, c, user, `{"name":"Orders Q3 `+size.name+`","type":"demo","format":"csv","params":{"rows":3000}}`)
+			done := c.CreateFor(t, user, `{"name":"Orders Q3 `+size.name+`","type":"demo","format":"csv","params":{"rows":3000}}`)
 			c.WaitStatus(t, done.ID, time.Minute, "SUCCESS")
-			slow := createFor(t, c, user, `{"name":"Slow export `+size.name+`","type":"demo","format":"csv","params":{"rows":400000,"delay_ms":250}}`)
-			createFor(t, c, "bob", `{"name":"Bob payroll `+size.name+`","type":"demo","format":"csv","params":{"rows":10}}`)
+			slow := c.CreateFor(t, user, `{"name":"Slow export `+size.name+`","type":"demo","format":"csv","params":{"rows":400000,"delay_ms":250}}`)
+			c.CreateFor(t, "bob", `{"name":"Bob payroll `+size.name+`","type":"demo","format":"csv","params":{"rows":10}}`)
 			c.WaitStatus(t, slow.ID, time.Minute, "EXECUTING")
 
 			p := openPage(t, openSession(t, c, user), size.width, size.height)
@@ -305,8 +287,8 @@ func TestEmbeddedPrintsDemoPageLink(t *testing.T) {
 	require.NotNil(t, link, "no page link printed:\n%s", p.Output())
 	require.Equal(t, c.Base+"/ui/", link[1])
 	def := proctest.NewClient(c.Base, key[1])
-	createFor(t, def, "demo", `{"name":"for demo","type":"demo","params":{"rows":1}}`)
-	createFor(t, def, "someone", `{"name":"for someone","type":"demo","params":{"rows":1}}`)
+	def.CreateFor(t, "demo", `{"name":"for demo","type":"demo","params":{"rows":1}}`)
+	def.CreateFor(t, "someone", `{"name":"for someone","type":"demo","params":{"rows":1}}`)
 	var list struct {
 		Items []struct {
 			Name string `json:"name"`

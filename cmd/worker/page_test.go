@@ -54,21 +54,8 @@ func TestPageEventsAcrossReplicas(t *testing.T) {
 	for lines.Text() != "event: ready" && lines.Scan() {
 	}
 
-	create := func(user, body string) int64 {
-		req, err := http.NewRequest(http.MethodPost, baseA+"/api/v1/tasks", strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-DC-User", user)
-		res, err := a.HTTP.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		require.Equal(t, http.StatusAccepted, res.StatusCode)
-		var tk proctest.Task
-		require.NoError(t, json.NewDecoder(res.Body).Decode(&tk))
-		return tk.ID
-	}
-	bobs := create("bob", `{"name":"bob's","type":"demo","format":"csv","params":{"rows":10}}`)
-	mine := create("alice", `{"name":"alice's","type":"demo","format":"csv","params":{"rows":100000,"delay_ms":200}}`)
+	bobs := a.CreateFor(t, "bob", `{"name":"bob's","type":"demo","format":"csv","params":{"rows":10}}`).ID
+	mine := a.CreateFor(t, "alice", `{"name":"alice's","type":"demo","format":"csv","params":{"rows":100000,"delay_ms":200}}`).ID
 
 	seen := map[string]bool{}
 	var progressed bool
