@@ -227,6 +227,9 @@ func TestPageInBrowser(t *testing.T) {
 			name := "From the form " + size.name
 			p.do("open the form", chromedp.Click(chromedp.CSS(`#create-box summary`)))
 			p.waitFor("the form built from the types", `!!document.querySelector('#params [data-param="rows"]') && document.querySelectorAll('#columns li').length === 10`, 10*time.Second)
+			// Every control has an accessible name (a label, aria-label or its text).
+			unnamed := eval[[]string](p, `[...document.querySelectorAll('input, select, button, a[href]')].filter((e) => e.offsetParent !== null && !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.textContent.trim())).map((e) => e.outerHTML)`)
+			require.Empty(t, unnamed, "controls without an accessible name")
 			p.do("fill the form",
 				chromedp.SendKeys(chromedp.CSS(`#f-name`), name),
 				chromedp.SendKeys(chromedp.CSS(`#params [data-param="rows"]`), "25"),
