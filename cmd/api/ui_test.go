@@ -305,3 +305,21 @@ func TestEmbeddedPrintsDemoPageLink(t *testing.T) {
 	require.Len(t, list.Items, 1)
 	require.Equal(t, "for demo", list.Items[0].Name)
 }
+
+// TestPageOffersRetryForAnExpiredFile: once retention deleted a finished
+// export's file (DC_FILE_TTL), the page offers Retry instead of a dead
+// Download, and the retry makes the file again.
+func TestPageOffersRetryForAnExpiredFile(t *testing.T) {
+	t.Parallel()
+	_, c := embedded(t, t.TempDir(), map[string]string{"DC_EVENTS_POLL": "200ms", "DC_FILE_TTL": "2s"})
+	tk := c.CreateFor(t, "carol", `{"name":"Short-lived","type":"demo","format":"csv","params":{"rows":10}}`)
+	c.WaitStatus(t, tk.ID, time.Minute, "SUCCESS")
+	time.Sleep(2500 * time.Millisecond)
+	p := openPage(t, openSession(t, c, "carol"), 1280, 900)
+	p.waitFor("the expired export listed", `!!(`+row("Short-lived")+`)`, 20*time.Second)
+	require.False(t, eval[bool](p, `!!`+row("Short-lived")+`.querySelector('[data-action="download"]')`), "a Download of a deleted file")
+	require.Contains(t, eval[string](p, row("Short-lived")+`.innerText`), "Retry makes it again")
+	p.click("Short-lived", "retry")
+	p.waitFor("the file made again", `!!`+row("Short-lived")+`.querySelector('[data-action="download"]') || `+row("Short-lived")+`.dataset.status !== "SUCCESS"`, 20*time.Second)
+	require.Greater(t, c.WaitStatus(t, tk.ID, time.Minute, "SUCCESS").Attempts, 1)
+}

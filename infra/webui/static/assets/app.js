@@ -19,7 +19,7 @@ const STRINGS = {
     progressOf: 'Progress of {n}', rowsOf: '{w} of {t} rows ({p}%)', rowsSoFar: '{w} rows so far',
     eta: 'about {d} left', etaSoon: 'almost done', sec: '{n} s', min: '{n} min', hour: '{n} h {m} min',
     rows: '{n} rows', created: 'Created {t}', finished: 'Finished {t}', retryingAt: 'Retrying at {t}',
-    attempts: 'attempt {n}', download: 'Download', cancel: 'Cancel', retry: 'Retry',
+    attempts: 'attempt {n}', fileExpired: 'The file was deleted after its retention time; Retry makes it again.', download: 'Download', cancel: 'Cancel', retry: 'Retry',
     downloadOf: 'Download {n}', cancelOf: 'Cancel {n}', retryOf: 'Retry {n}',
     created_ok: 'Export “{n}” created.', cancelled_ok: '“{n}”: cancel requested.', retried_ok: '“{n}” will run again.',
     live: 'Live updates on.', reconnecting: 'Live updates interrupted; reconnecting…',
@@ -41,7 +41,7 @@ const STRINGS = {
     progressOf: '{n} 的进度', rowsOf: '已写 {w} / {t} 行（{p}%）', rowsSoFar: '已写 {w} 行',
     eta: '预计还需 {d}', etaSoon: '即将完成', sec: '{n} 秒', min: '{n} 分钟', hour: '{n} 小时 {m} 分钟',
     rows: '{n} 行', created: '创建于 {t}', finished: '完成于 {t}', retryingAt: '将于 {t} 重试',
-    attempts: '第 {n} 次尝试', download: '下载', cancel: '取消', retry: '重试',
+    attempts: '第 {n} 次尝试', fileExpired: '文件已超过保留期限被删除；点击“重试”可重新生成。', download: '下载', cancel: '取消', retry: '重试',
     downloadOf: '下载 {n}', cancelOf: '取消 {n}', retryOf: '重试 {n}',
     created_ok: '已创建导出“{n}”。', cancelled_ok: '“{n}”：已请求取消。', retried_ok: '“{n}”将重新运行。',
     live: '实时更新已开启。', reconnecting: '实时更新中断，正在重新连接…',
@@ -165,7 +165,12 @@ function eta(task) {
 
 function waitingRetry(task) { return task.status === 'FAILED' && !!task.next_attempt_at; }
 function canCancel(task) { return !task.done && !task.cancel_requested; }
-function canRetry(task) { return task.status === 'CANCELLED' || (task.status === 'FAILED' && task.done); }
+// fileExpired: a finished export whose file retention deleted; a retry
+// makes it again.
+function fileExpired(task) {
+  return task.status === 'SUCCESS' && !!task.file && !!task.file.expires_at && Date.parse(task.file.expires_at) <= Date.now();
+}
+function canRetry(task) { return task.status === 'CANCELLED' || (task.status === 'FAILED' && task.done) || fileExpired(task); }
 
 function renderTask(task) {
   const li = el('li', { class: 'task', 'data-id': task.id, 'data-status': task.status });
@@ -194,6 +199,7 @@ function renderTask(task) {
   }
   if (task.status === 'SUCCESS' && task.file) {
     li.append(el('p', { class: 'done', text: fmtBytes(task.file.size) + ' · ' + t('rows', { n: fmtNum(task.file.rows) }) }));
+    if (fileExpired(task)) li.append(el('p', { class: 'retrying', text: t('fileExpired') }));
   }
   if (task.status === 'FAILED' && task.error) li.append(el('p', { class: 'error', text: task.error }));
   if (waitingRetry(task)) li.append(el('p', { class: 'retrying', text: t('retryingAt', { t: fmtTime(task.next_attempt_at) }) }));
@@ -203,7 +209,7 @@ function renderTask(task) {
   li.append(times);
 
   const actions = el('div', { class: 'actions' });
-  if (task.status === 'SUCCESS' && task.file) {
+  if (task.status === 'SUCCESS' && task.file && !fileExpired(task)) {
     actions.append(el('a', {
       class: 'button primary', href: task.file.url, download: '', 'data-action': 'download',
       'aria-label': t('downloadOf', { n: task.name }), text: t('download'), on: { click: (ev) => download(ev, task.id) },
