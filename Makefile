@@ -48,6 +48,7 @@ test: vet vuln
 		bash deploy/services/up.sh && eval "$$(bash deploy/services/env.sh)"; \
 	fi; \
 	echo "MariaDB: $${DC_MYSQL_DSN%%@*}@…  RocketMQ: $$DC_ROCKETMQ_NAMESRV"; \
+	chrome=$$(bash deploy/services/chromium.sh) && echo "headless Chromium for the page's browser tests: $$chrome" && \
 	echo "with the race detector (process tests build race-enabled binaries):" && \
 	$(GO) test -count=1 -race -timeout 40m -skip '^TestFault' $$($(GO) list ./... | grep -v -x -F $(patsubst ./%,-e github.com/downloadcenter/dc/%,$(RACE_EXCLUDED))) && \
 	echo "without it (they drive the RocketMQ client's shutdown, see RACE_EXCLUDED): $(RACE_EXCLUDED)" && \

@@ -67,6 +67,11 @@ type Actor struct {
 	User   string
 	KeyID  int64
 	Scopes []Scope
+	// OwnOnly confines the actor to User's own tasks: an end user's
+	// session (the download center page), not a business service that
+	// acts for many users. Another user's task is then not found, like
+	// another tenant's.
+	OwnOnly bool
 }
 
 // Can reports whether the actor holds scope s; admin holds every scope.
@@ -82,8 +87,12 @@ func (a Actor) require(s Scope) error {
 	return Errorf(KindForbidden, "this API key lacks the scope %s", s)
 }
 
-// sees reports whether t belongs to the actor's tenant.
-func (a Actor) sees(t *Task) bool { return t != nil && t.Tenant == a.Tenant }
+// Sees reports whether t belongs to the actor's tenant and, for an
+// OwnOnly actor, to its user: the one test every read by id, every
+// listing and the change feed apply.
+func (a Actor) Sees(t *Task) bool {
+	return t != nil && t.Tenant == a.Tenant && (!a.OwnOnly || t.Owner == a.User)
+}
 
 // MaxUserLen bounds X-DC-User.
 const MaxUserLen = 128

@@ -331,6 +331,17 @@ func (s *fakeStore) List(ctx context.Context, q domain.ListQuery) ([]*domain.Tas
 	}, func(a, b *domain.Task) int { return cmp.Compare(b.ID, a.ID) }, q.Limit), nil
 }
 
+// ChangedSince lists tasks changed after (since, afterID), oldest change first.
+func (s *fakeStore) ChangedSince(ctx context.Context, since time.Time, afterID int64, limit int) ([]*domain.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.selectTasks(func(t *domain.Task) bool {
+		return t.UpdatedAt.After(since) || (t.UpdatedAt.Equal(since) && t.ID > afterID)
+	},
+		func(a, b *domain.Task) int { return a.UpdatedAt.Compare(b.UpdatedAt) }, limit), nil
+}
+
 func (s *fakeStore) Claim(ctx context.Context, id int64, worker string, now, leaseUntil time.Time) (*domain.Task, error) {
 	s.mu.Lock()
 	err := s.claimErr

@@ -368,7 +368,7 @@ func (s *Tasks) Get(ctx context.Context, a Actor, id int64) (*Task, error) {
 // writes by id are scoped.
 func (s *Tasks) scoped(ctx context.Context, a Actor, id int64) (*Task, error) {
 	t, err := s.Store.Get(ctx, id)
-	if err == nil && !a.sees(t) {
+	if err == nil && !a.Sees(t) {
 		err = ErrNotFound
 	}
 	if err != nil {
@@ -378,14 +378,18 @@ func (s *Tasks) scoped(ctx context.Context, a Actor, id int64) (*Task, error) {
 }
 
 // out fills in what is derived rather than stored: when the file expires.
+func (s *Tasks) out(t *Task) *Task { return withFileExpiry(t, s.FileTTL) }
+
 // Present fills in what a task shows clients but does not store (its
 // file's expiry), as every read of the use cases does: for the task JSON
 // other ways out (webhook events) send.
 func (s *Tasks) Present(t *Task) *Task { return s.out(t) }
 
-func (s *Tasks) out(t *Task) *Task {
-	if t.File != nil && s.FileTTL > 0 && t.FinishedAt != nil {
-		at := t.FinishedAt.Add(s.FileTTL)
+// withFileExpiry sets when t's file is deleted, fileTTL after t finished
+// (zero: kept for ever).
+func withFileExpiry(t *Task, fileTTL time.Duration) *Task {
+	if t.File != nil && fileTTL > 0 && t.FinishedAt != nil {
+		at := t.FinishedAt.Add(fileTTL)
 		t.File.ExpiresAt = &at
 	}
 	return t
@@ -432,6 +436,14 @@ func (s *Tasks) List(ctx context.Context, a Actor, q ListQuery) ([]*Task, error)
 	}
 	if q.Limit == 0 {
 		q.Limit = 50
+	}
+	if a.OwnOnly {
+		// A session lists its own user's tasks; asking for another
+		// user's finds none, as asking for another tenant's would.
+		if q.Owner != "" && q.Owner != a.User {
+			return []*Task{}, nil
+		}
+		q.Owner = a.User
 	}
 	ts, err := s.Store.List(ctx, q)
 	if err != nil {

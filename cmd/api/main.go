@@ -20,6 +20,7 @@ import (
 	"github.com/downloadcenter/dc/infra/memqueue"
 	"github.com/downloadcenter/dc/infra/prom"
 	"github.com/downloadcenter/dc/infra/rocketmq"
+	"github.com/downloadcenter/dc/infra/webui"
 )
 
 func main() { app.Main("dc-api", run) }
@@ -103,12 +104,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	links := &httpapi.Links{Secret: linkSecret, TTL: cfg.LinkTTL, Now: time.Now}
+	// The download center page: sessions signed with the links' secret,
+	// live changes from this replica's database poll.
+	sessions := &httpapi.Sessions{Secret: linkSecret, Now: time.Now}
+	changes := core.Changes()
+	corsOrigins, _ := cfg.CORSList() // validated by Parse
+	var cors *httpapi.CORS
+	if len(corsOrigins) > 0 {
+		cors = &httpapi.CORS{Origins: corsOrigins}
+	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Config{
 			Tasks: tasks, Auth: keys, Files: core.Files, Redirects: core.Links, Health: core.Store.Ping, Log: log,
 			Links:   links,
 			Metrics: metrics.Handler(), Observe: metrics,
 			Webhooks: core.Webhooks(),
+			Sessions: sessions, Changes: changes, UI: webui.FS, FrameAncestors: cfg.UIFrameAncestors, CORS: cors,
+			Shutdown: ctx.Done(),
 		}),
 		// A request's headers and body must arrive in time: a client that
 		// stops mid-body cannot hold a descriptor and its buffers for long.
@@ -148,7 +160,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		dispatcher.Observe = metrics
 		wg.Go(func() { dispatcher.Run(ctx) })
 	}
-	printWelcome(stdout, ln.Addr(), cfg, firstKey)
+	wg.Go(func() { changes.Run(ctx) })
+	var demoURL string
+	if cfg.Embedded() {
+		// A one-command demo of the page too: a session for the demo user
+		// of tenant default (the first key's tenant).
+		demoURL = sessions.URL("default", cfg.DemoUser, httpapi.MaxSessionTTL)
+	}
+	printWelcome(stdout, ln.Addr(), cfg, firstKey, demoURL)
 
 	select {
 	case <-ctx.Done():
@@ -168,7 +187,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return err
 }
 
-func printWelcome(w io.Writer, addr net.Addr, cfg app.Config, firstKey string) {
+func printWelcome(w io.Writer, addr net.Addr, cfg app.Config, firstKey, demoURL string) {
 	host := addr.String()
 	if a, ok := addr.(*net.TCPAddr); ok && (a.IP.IsUnspecified() || a.IP == nil) {
 		host = fmt.Sprintf("127.0.0.1:%d", a.Port)
@@ -185,6 +204,10 @@ func printWelcome(w io.Writer, addr net.Addr, cfg app.Config, firstKey string) {
 	}
 	fmt.Fprintf(w, "Try:\n  curl -s -XPOST http://%s/api/v1/tasks -H \"Authorization: Bearer $DC_KEY\" -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"name\":\"Orders\",\"type\":\"demo\",\"format\":\"xlsx\",\"params\":{\"rows\":50000}}'\n", host)
+	if demoURL != "" {
+		fmt.Fprintf(w, "The download center page for user %s of tenant default (a session of %d hours; exports made with -H 'X-DC-User: %s' show there):\n  http://%s%s\n",
+			cfg.DemoUser, int(httpapi.MaxSessionTTL.Hours()), cfg.DemoUser, host, demoURL)
+	}
 }
 
 // healthcheck asks the dc-api listening on DC_HTTP_ADDR for /healthz and

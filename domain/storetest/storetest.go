@@ -28,6 +28,7 @@ type Store interface {
 	domain.TaskStore
 	domain.SweepStore
 	domain.WaitingLister
+	domain.ChangeStore
 }
 
 // T0 is the suite's start of time; stores are handed explicit times.
@@ -49,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SweepQueries", sweepQueries},
 		{"RescueIsConditional", rescueIsConditional},
 		{"WaitingOldestFirst", waitingOldestFirst},
+		{"ChangedSinceOldestChangeFirst", changedSince},
 		{"RunnerSucceeds", runnerSucceeds},
 		{"RunnerShutdownHandsBack", runnerShutdownHandsBack},
 		{"SchedulerRescuesWithBackoffThenRetries", schedulerRescuesWithBackoff},
@@ -319,6 +321,38 @@ func waitingOldestFirst(t *testing.T, s Store) {
 	got, err = s.Waiting(ctx, 1)
 	require.NoError(t, err)
 	require.Equal(t, []int64{b}, got)
+}
+
+// changedSince: the change feed's query sees every status change and
+// heartbeat by its UpdatedAt, oldest first, from a time on, bounded.
+func changedSince(t *testing.T, s Store) {
+	a, b, c := create(t, s), create(t, s), create(t, s)
+	got, err := s.ChangedSince(ctx, T0, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{a, b, c}, ids(got), "all created at T0: ties by id")
+	got, err = s.ChangedSince(ctx, T0.Add(time.Microsecond), 0, 10) // the SQL stores keep microseconds
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing changed after T0")
+
+	o := claim(t, s, b, "w", 2*time.Second)
+	_, err = s.Heartbeat(ctx, o, domain.Progress{RowsWritten: 3, RowsTotal: 5, LeaseUntil: T0.Add(time.Hour)}, T0.Add(4*time.Second))
+	require.NoError(t, err)
+	_, err = s.Cancel(ctx, a, T0.Add(3*time.Second))
+	require.NoError(t, err)
+	got, err = s.ChangedSince(ctx, T0.Add(time.Second), 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{a, b}, ids(got), "the cancel at +3s, then the heartbeat at +4s")
+	require.Equal(t, int64(3), got[1].RowsWritten)
+	require.True(t, got[1].UpdatedAt.Equal(T0.Add(4*time.Second)))
+	got, err = s.ChangedSince(ctx, T0.Add(3500*time.Millisecond), 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{b}, ids(got))
+	got, err = s.ChangedSince(ctx, T0, 0, 2)
+	require.NoError(t, err)
+	require.Equal(t, []int64{c, a}, ids(got), "bounded, oldest change first")
+	got, err = s.ChangedSince(ctx, T0, a, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{c, a, b}, ids(got), "keyset: after (T0, a) comes c at T0, then the later changes")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -19,6 +20,9 @@ type Authenticator interface {
 
 const actorKey = "dc.actor"
 
+// sessionExpiresKey holds when the session a request came with expires.
+const sessionExpiresKey = "dc.session_expires"
+
 // bearer reads an Authorization header of the Bearer scheme (RFC 6750):
 // the scheme in any case, one or more spaces, then a token68.
 func bearer(h string) (string, bool) {
@@ -27,7 +31,9 @@ func bearer(h string) (string, bool) {
 		return "", false
 	}
 	tok := strings.TrimLeft(rest, " ")
-	if tok == "" || len(tok) > 512 {
+	// A session token holds its user's name (up to 128 characters of
+	// UTF-8), so tokens may be longer than keys.
+	if tok == "" || len(tok) > 1024 {
 		return "", false
 	}
 	body := strings.TrimRight(tok, "=")
@@ -44,8 +50,9 @@ func bearer(h string) (string, bool) {
 }
 
 // authenticate admits a request with a valid API key, recording its actor
-// (with the X-DC-User it acts for); anything else is a 401 that says no
-// more than that a valid key is needed.
+// (with the X-DC-User it acts for), or with a valid session token (whose
+// actor is its user, confined to the user's tasks); anything else is a
+// 401 that says no more than that a valid key is needed.
 func (s *Server) authenticate(c *gin.Context) {
 	deny := func(detail, errCode string) {
 		v := `Bearer realm="download-center"`
@@ -63,6 +70,21 @@ func (s *Server) authenticate(c *gin.Context) {
 	key, ok := bearer(h)
 	if !ok {
 		deny("the Authorization header must be: Bearer <key>", "invalid_request")
+		return
+	}
+	if s.sessions != nil && strings.HasPrefix(key, sessionPrefix) {
+		k, err := s.sessions.verify(key)
+		if err != nil {
+			deny(err.Error(), "invalid_token")
+			return
+		}
+		if u := c.GetHeader("X-DC-User"); u != "" && u != k.User {
+			writeProblem(c, http.StatusForbidden, "a session acts for its own user only; leave X-DC-User out", nil)
+			return
+		}
+		c.Set(actorKey, k.actor())
+		c.Set(sessionExpiresKey, time.UnixMilli(k.Expires))
+		c.Next()
 		return
 	}
 	a, err := s.auth.Authenticate(c.Request.Context(), key)

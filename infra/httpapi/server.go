@@ -40,6 +40,14 @@ type Server struct {
 	maxBody   int64
 	observe   RequestObserver
 	webhooks  *domain.Webhooks
+
+	// The download center page, sessions and live events (issue 13).
+	sessions       *Sessions
+	changes        *domain.Changes
+	ui             fs.FS
+	frameAncestors string
+	corsCfg        *CORS
+	shutdown       <-chan struct{}
 }
 
 // Config is what the API needs.
@@ -68,6 +76,26 @@ type Config struct {
 	// Webhooks manages the tenants' webhook endpoints; nil answers 404
 	// on /api/v1/webhooks.
 	Webhooks *domain.Webhooks
+
+	// The download center page, sessions and live events.
+	//
+	// Sessions signs and checks end users' session tokens; nil disables
+	// POST /api/v1/sessions and session tokens.
+	Sessions *Sessions
+	// Changes feeds GET /api/v1/events; nil answers it 404.
+	Changes *domain.Changes
+	// UI is the page's files (index.html, assets/…) served at /ui/; nil
+	// serves no page.
+	UI fs.FS
+	// FrameAncestors is the page's CSP frame-ancestors; empty means
+	// DefaultFrameAncestors.
+	FrameAncestors string
+	// CORS, when set, answers cross-origin callers of /api/v1 from its
+	// origins.
+	CORS *CORS
+	// Shutdown is closed when the server starts shutting down: event
+	// streams end then, so the shutdown does not wait for them.
+	Shutdown <-chan struct{}
 }
 
 // RequestObserver hears each served request: route is the matched route
@@ -83,7 +111,12 @@ func New(cfg Config) http.Handler {
 		panic("httpapi: Config.Auth is required: every /api/v1 request is authenticated")
 	}
 	s := &Server{tasks: cfg.Tasks, auth: cfg.Auth, links: cfg.Links, files: cfg.Files, redirects: cfg.Redirects,
-		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe, webhooks: cfg.Webhooks}
+		log: cfg.Log, maxBody: cfg.MaxBody, observe: cfg.Observe, webhooks: cfg.Webhooks,
+		sessions: cfg.Sessions, changes: cfg.Changes, ui: cfg.UI, frameAncestors: cfg.FrameAncestors, corsCfg: cfg.CORS,
+		shutdown: cfg.Shutdown}
+	if s.frameAncestors == "" {
+		s.frameAncestors = DefaultFrameAncestors
+	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -92,7 +125,7 @@ func New(cfg Config) http.Handler {
 	// A path with a trailing slash is no endpoint: a 404 problem, not a
 	// redirect whose body is HTML.
 	r.RedirectTrailingSlash = false
-	r.Use(s.requestID, s.recover, s.accessLog, writeDeadline)
+	r.Use(s.requestID, s.recover, s.accessLog, writeDeadline, s.cors)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "no such endpoint", nil) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, http.StatusMethodNotAllowed, c.Request.Method+" is not allowed here", nil)
@@ -130,6 +163,15 @@ func New(cfg Config) http.Handler {
 	v1.POST("/webhooks/:id/rotate-secret", s.rotateWebhookSecret)
 	v1.GET("/webhooks/:id/deliveries", s.webhookDeliveries)
 	v1.POST("/webhooks/:id/deliveries/:delivery/redeliver", s.redeliver)
+	// The download center page: sessions for end users, their live
+	// events, and the page itself.
+	v1.POST("/sessions", s.createSession)
+	v1.GET("/events", s.events)
+	if s.ui != nil {
+		r.GET("/ui", uiRedirect)
+		r.GET(uiPath, s.uiIndex)
+		r.GET(uiPath+"assets/:file", s.uiAsset)
+	}
 	return r
 }
 
@@ -174,11 +216,12 @@ type createBody struct {
 	Columns []domain.Column `json:"columns"`
 }
 
-// readJSON reads a request's JSON object body into v, refusing what rule
-// does not allow; on false it has answered with the problem.
+// readJSON reads a request body that must be declared JSON and fit
+// maxBody, and decodes it into v strictly (rule names the keys it may
+// hold); otherwise it answers the problem and reports false.
 func (s *Server) readJSON(c *gin.Context, v any, rule *keyRule) bool {
-	// The body must be declared JSON: a missing Content-Type is refused
-	// like a wrong one (as README and the OpenAPI document say).
+	// A missing Content-Type is refused like a wrong one (as README and
+	// the OpenAPI document say).
 	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		writeProblem(c, http.StatusUnsupportedMediaType, "the body must be sent with Content-Type: application/json", nil)
 		return false

@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -36,6 +38,42 @@ type env struct {
 	// key is sent by do unless a test passes its own Authorization.
 	key   string
 	links *httpapi.Links
+	// sessions signs session tokens; clock is its time (and the links').
+	sessions *httpapi.Sessions
+	clock    *testClock
+}
+
+// testClock is a clock tests move forward.
+type testClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// testPage is the page's files as the server expects them (the real ones
+// are infra/webui's, tested in a browser by cmd/api).
+var testPage = fstest.MapFS{
+	"index.html":       {Data: []byte(`<!doctype html><html lang="en"><head><script src="/ui/assets/app.js"></script></head><body></body></html>`)},
+	"assets/app.js":    {Data: []byte(`"use strict";`)},
+	"assets/app.css":   {Data: []byte(`body{}`)},
+	"assets/notes.txt": {Data: []byte(`not an asset type`)},
+}
+
+// pageOptions adjusts the page settings of a test server.
+type pageOptions struct {
+	frameAncestors string
+	cors           *httpapi.CORS
 }
 
 // newEnv serves the API over a real SQLite store and file store, with an
@@ -47,6 +85,12 @@ func newEnv(t *testing.T) *env {
 
 // newEnvWith is newEnv with the use cases and links adjusted first.
 func newEnvWith(t *testing.T, adjust func(*domain.Tasks, *httpapi.Links)) *env {
+	t.Helper()
+	return newEnvPage(t, adjust, pageOptions{})
+}
+
+// newEnvPage is newEnvWith with the page's settings.
+func newEnvPage(t *testing.T, adjust func(*domain.Tasks, *httpapi.Links), page pageOptions) *env {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
@@ -63,17 +107,36 @@ func newEnvWith(t *testing.T, adjust func(*domain.Tasks, *httpapi.Links)) *env {
 	keys := &domain.Keys{Store: store, Now: func() time.Time { return time.Now().UTC() }, CacheTTL: 200 * time.Millisecond}
 	key, _, err := keys.Create(context.Background(), "acme", "tests", domain.DefaultScopes)
 	require.NoError(t, err)
+	clock := &testClock{}
 	links := &httpapi.Links{Secret: []byte("0123456789abcdef0123456789abcdef"), TTL: time.Minute, Now: time.Now}
 	adjust(tasks, links)
+	sessions := &httpapi.Sessions{Secret: links.Secret, Now: clock.Now}
+	h := newHandler(t, store, tasks, keys, links, sessions, files, page)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{handler: h, srv: srv, store: store, files: files, queue: q, keys: keys, key: key, links: links,
+		sessions: sessions, clock: clock}
+}
+
+// newHandler is one API replica over the store, with its own change feed
+// polling it.
+func newHandler(t *testing.T, store *mysql.Store, tasks *domain.Tasks, keys *domain.Keys, links *httpapi.Links,
+	sessions *httpapi.Sessions, files *localfs.Store, page pageOptions) http.Handler {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	changes := &domain.Changes{Store: store, Now: store.Now, Every: 50 * time.Millisecond, Log: log}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); changes.Run(ctx) }()
+	shutdown := make(chan struct{})
+	t.Cleanup(func() { close(shutdown); stop(); <-done })
 	hooks := &domain.Webhooks{Store: store, Targets: &webhook.Targets{}, Now: func() time.Time { return time.Now().UTC() }}
-	h := httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096, Webhooks: hooks,
+	return httpapi.New(httpapi.Config{Tasks: tasks, Auth: keys, Links: links, Files: files, Health: store.Ping, Log: log, MaxBody: 4096, Webhooks: hooks,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			_, _ = io.WriteString(w, "up 1\n")
-		})})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{handler: h, srv: srv, store: store, files: files, queue: q, keys: keys, key: key, links: links}
+		}),
+		Sessions: sessions, Changes: changes, UI: testPage, FrameAncestors: page.frameAncestors, CORS: page.cors, Shutdown: shutdown})
 }
 
 type resp struct {
@@ -129,6 +192,7 @@ func decodeProblem(t *testing.T, r resp) problem {
 
 type taskJSON struct {
 	ID       int64           `json:"id"`
+	Owner    string          `json:"owner"`
 	Name     string          `json:"name"`
 	Status   string          `json:"status"`
 	Format   string          `json:"format"`

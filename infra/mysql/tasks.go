@@ -451,3 +451,12 @@ func (s *Store) Waiting(ctx context.Context, limit int) ([]int64, error) {
 	}
 	return ids, nil
 }
+
+// ChangedSince lists tasks changed after (since, afterID), oldest change
+// first, from idx_tasks_updated: what each replica's change feed polls.
+func (s *Store) ChangedSince(ctx context.Context, since time.Time, afterID int64, limit int) ([]*domain.Task, error) {
+	at := since.UTC()
+	return s.find(s.db.WithContext(ctx).
+		Where("updated_at > ? OR (updated_at = ? AND id > ?)", at, at, afterID).
+		Order("updated_at, id").Limit(limit))
+}

@@ -10,11 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/downloadcenter/dc/domain"
 )
 
 // Config is every setting of both binaries. Each comes from a flag, else
@@ -68,6 +71,13 @@ type Config struct {
 	WebhookBackoff      time.Duration
 	WebhookRetryFor     time.Duration
 	WebhookAllowPrivate bool
+	// The download center page (dc-api).
+	UIFrameAncestors string
+	CORSOrigins      string
+	EventsPoll       time.Duration
+	// DemoUser, in the embedded mode, is who the session printed at start
+	// is for.
+	DemoUser string
 }
 
 // setting describes one configuration entry for flags, env and --help.
@@ -138,6 +148,10 @@ func settings(c *Config) []setting {
 		{"webhook-backoff", "DC_WEBHOOK_BACKOFF", "wait after a webhook delivery's first failed attempt; doubles per attempt (up to 1h)", dur(&c.WebhookBackoff), "5s"},
 		{"webhook-retry-for", "DC_WEBHOOK_RETRY_FOR", "how long a webhook delivery is retried before it is marked failed", dur(&c.WebhookRetryFor), "24h"},
 		{"webhook-allow-private", "DC_WEBHOOK_ALLOW_PRIVATE", "let webhook endpoints be loopback, private or link-local addresses", boolean(&c.WebhookAllowPrivate), "false"},
+		{"ui-frame-ancestors", "DC_UI_FRAME_ANCESTORS", "CSP frame-ancestors of the page at /ui/: the origins that may embed it in a frame ('self', 'none' or origins)", str(&c.UIFrameAncestors), "'self'"},
+		{"cors-origins", "DC_CORS_ORIGINS", "comma-separated origins (https://app.example.com) whose scripts may call /api/v1 (CORS); * allows any; empty: none", str(&c.CORSOrigins), ""},
+		{"events-poll", "DC_EVENTS_POLL", "how often dc-api polls the database for task changes to stream to pages (GET /api/v1/events)", dur(&c.EventsPoll), "1s"},
+		{"demo-user", "DC_DEMO_USER", "embedded mode: the user of tenant default the page link printed at start opens the page for", str(&c.DemoUser), "demo"},
 	}
 }
 
@@ -332,11 +346,44 @@ func (c Config) Validate() error {
 	if c.WebhookRetryFor < time.Second {
 		bad("DC_WEBHOOK_RETRY_FOR must be at least 1s, got %s", c.WebhookRetryFor)
 	}
+	if c.EventsPoll < 100*time.Millisecond {
+		bad("DC_EVENTS_POLL must be at least 100ms, got %s", c.EventsPoll)
+	}
+	if _, err := c.CORSList(); err != nil {
+		bad("DC_CORS_ORIGINS: %v", err)
+	}
+	if strings.ContainsAny(c.UIFrameAncestors, ";,\r\n") {
+		bad("DC_UI_FRAME_ANCESTORS must be CSP sources separated by spaces, got %q", c.UIFrameAncestors)
+	}
+	if err := domain.ValidUser(c.DemoUser); err != nil {
+		bad("DC_DEMO_USER %v", err)
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		bad("DC_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// CORSList is DC_CORS_ORIGINS as a list: each an origin
+// (scheme://host[:port], no path) or "*".
+func (c Config) CORSList() ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				return nil, fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+			}
+			o = u.Scheme + "://" + u.Host
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // Logger returns the process logger at the configured level.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -50,4 +51,31 @@ func TestDemoRegisteredOnlyWhenAsked(t *testing.T) {
 	require.False(t, cfg.Embedded() || cfg.Demo, "MySQL mode without DC_DEMO has no demo")
 	cfg = parseEnv(t, map[string]string{"DC_MYSQL_DSN": "u:p@tcp(db:3306)/dc", "DC_DEMO": "true"})
 	require.True(t, cfg.Demo)
+}
+
+// The page's settings: CORS origins are origins (a path or another scheme
+// is refused), frame-ancestors are CSP sources, the events poll is bounded.
+func TestPageSettings(t *testing.T) {
+	t.Parallel()
+	c := parseEnv(t, nil)
+	require.Equal(t, "'self'", c.UIFrameAncestors)
+	require.Equal(t, "demo", c.DemoUser)
+	list, err := c.CORSList()
+	require.NoError(t, err)
+	require.Empty(t, list)
+	c = parseEnv(t, map[string]string{"DC_CORS_ORIGINS": " https://app.example.com/ , http://localhost:3000,*"})
+	list, err = c.CORSList()
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://app.example.com", "http://localhost:3000", "*"}, list)
+	for env, want := range map[string]string{
+		"DC_CORS_ORIGINS=https://app.example.com/page": "DC_CORS_ORIGINS",
+		"DC_CORS_ORIGINS=ftp://files.example.com":      "DC_CORS_ORIGINS",
+		"DC_CORS_ORIGINS=app.example.com":              "DC_CORS_ORIGINS",
+		"DC_UI_FRAME_ANCESTORS='self'; script-src *":   "DC_UI_FRAME_ANCESTORS",
+		"DC_EVENTS_POLL=10ms":                          "DC_EVENTS_POLL",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		_, err := Parse("dc-api", nil, func(name string) string { return map[string]string{k: v}[name] }, io.Discard)
+		require.ErrorContains(t, err, want, env)
+	}
 }

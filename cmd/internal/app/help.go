@@ -49,6 +49,7 @@ var commands = map[string][][2]string{
 // has no probe listener of its own (its probes are on DC_HTTP_ADDR).
 var notFor = map[string]map[string]bool{
 	"dc-worker": {"http-addr": true, "http-read-timeout": true, "scheduler": true, "scheduler-interval": true,
-		"webhook-backoff": true, "webhook-retry-for": true, "webhook-allow-private": true},
+		"webhook-backoff": true, "webhook-retry-for": true, "webhook-allow-private": true,
+		"ui-frame-ancestors": true, "cors-origins": true, "events-poll": true, "demo-user": true},
 	"dc-api": {"worker-http-addr": true},
 }

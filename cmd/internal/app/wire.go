@@ -125,6 +125,12 @@ func (c *Core) Tasks(sender domain.IntentSender) *domain.Tasks {
 	}
 }
 
+// Changes is this replica's feed of task changes for the page's live
+// events.
+func (c *Core) Changes() *domain.Changes {
+	return &domain.Changes{Store: c.Store, Now: c.Store.Now, Every: c.Config.EventsPoll, FileTTL: c.Config.FileTTL, Log: c.Log}
+}
+
 // cacheTTL is how long a replica trusts what it read of a key or a
 // tenant's limits: a revocation or a limit change applies everywhere
 // within it (the issue asks for 5 s).

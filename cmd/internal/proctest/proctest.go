@@ -225,6 +225,23 @@ func (c *Client) Create(t *testing.T, body string) Task {
 	return tk
 }
 
+// CreateFor posts a task for an end user (X-DC-User) and requires 202.
+func (c *Client) CreateFor(t *testing.T, user, body string) Task {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.Base+"/api/v1/tasks", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-DC-User", user)
+	res, err := c.HTTP.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
+	var tk Task
+	require.NoError(t, json.Unmarshal(b, &tk))
+	return tk
+}
+
 // Post posts a create request and returns the status and body as they are.
 func (c *Client) Post(t *testing.T, body string) (int, string) {
 	t.Helper()
