@@ -243,6 +243,8 @@ type fakeSheets struct {
 	rows     [][]any
 	perSheet int
 	failAt   int // WriteRow fails on this row (1-based); 0 never
+	// failWait, when set, is waited for before the failAt row fails.
+	failWait <-chan struct{}
 	startErr error
 	closeErr error
 	closes   int
@@ -273,6 +275,9 @@ func (s *fakeSheetWriter) WriteRow(values []any) error {
 	defer s.f.mu.Unlock()
 	s.n++
 	if s.f.failAt > 0 && s.n == s.f.failAt {
+		if s.f.failWait != nil {
+			<-s.f.failWait
+		}
 		return errors.New("disk full")
 	}
 	if len(values) != len(s.f.cols) {

@@ -111,8 +111,10 @@ func TestRunStopsFetchingWhenWritingFails(t *testing.T) {
 	t.Parallel()
 	prov := newOrders(9)
 	var cancelled atomic.Bool
+	fetching := make(chan struct{})
 	prov.beforeFetch = func(ctx context.Context, call int) error {
 		if call == 2 {
+			close(fetching)
 			<-ctx.Done()
 			time.Sleep(20 * time.Millisecond) // a provider slow to give up
 			cancelled.Store(true)
@@ -122,6 +124,7 @@ func TestRunStopsFetchingWhenWritingFails(t *testing.T) {
 	}
 	e := newRunnerEnv(prov)
 	e.sheets.failAt = 2
+	e.sheets.failWait = fetching // the write fails while the next fetch runs, however slow the machine
 	task := e.seed(nil)
 	e.run(t, context.Background(), task)
 	require.True(t, cancelled.Load(), "the run waited for the fetch it cancelled")
