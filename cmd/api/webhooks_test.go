@@ -218,7 +218,7 @@ func TestWebhooksThousandEvents(t *testing.T) {
 	require.Empty(t, deliveries(t, other, wo.ID))
 }
 
-// TestWebhookPrivateTargetsRefused: without DC_WEBHOOK_ALLOW_PRIVATE a
+// TestWebhookPrivateTargetsRefused: with DC_WEBHOOK_ALLOW_PRIVATE=false a
 // loopback URL is refused at registration (400); an endpoint registered
 // while it was allowed is refused when dialled once it no longer is.
 func TestWebhookPrivateTargetsRefused(t *testing.T) {
@@ -232,6 +232,8 @@ func TestWebhookPrivateTargetsRefused(t *testing.T) {
 
 	p2 := proctest.Start(t, "dc-api-2", apiBin, map[string]string{
 		"DC_HTTP_ADDR": "127.0.0.1:0", "DC_DATA_DIR": data, "DC_SCHEDULER_INTERVAL": "200ms", "DC_WEBHOOK_BACKOFF": "100ms",
+		// Explicit: unset, an embedded dc-api on a loopback address allows them.
+		"DC_WEBHOOK_ALLOW_PRIVATE": "false",
 	})
 	c2 := proctest.NewClient(p2.WaitListening(t), c.Key)
 	for _, url := range []string{recv.URL, strings.Replace(recv.URL, "127.0.0.1", "localhost", 1), "http://10.0.0.8/x", "http://[::1]:8080/x"} {

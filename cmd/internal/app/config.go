@@ -70,7 +70,9 @@ type Config struct {
 	// Completion webhooks (dc-api).
 	WebhookBackoff      time.Duration
 	WebhookRetryFor     time.Duration
-	WebhookAllowPrivate bool
+	// WebhookAllowPrivate is "true", "false" or "" (see
+	// AllowPrivateWebhooks).
+	WebhookAllowPrivate string
 	// The download center page (dc-api).
 	UIFrameAncestors string
 	CORSOrigins      string
@@ -147,7 +149,7 @@ func settings(c *Config) []setting {
 		{"s3-link-ttl", "DC_S3_LINK_TTL", "lifetime of the presigned URL a download redirects to", dur(&c.S3.LinkTTL), "5m"},
 		{"webhook-backoff", "DC_WEBHOOK_BACKOFF", "wait after a webhook delivery's first failed attempt; doubles per attempt (up to 1h)", dur(&c.WebhookBackoff), "5s"},
 		{"webhook-retry-for", "DC_WEBHOOK_RETRY_FOR", "how long a webhook delivery is retried before it is marked failed", dur(&c.WebhookRetryFor), "24h"},
-		{"webhook-allow-private", "DC_WEBHOOK_ALLOW_PRIVATE", "let webhook endpoints be loopback, private or link-local addresses", boolean(&c.WebhookAllowPrivate), "false"},
+		{"webhook-allow-private", "DC_WEBHOOK_ALLOW_PRIVATE", "let webhook endpoints be loopback, private or link-local addresses; empty: true only in the embedded mode listening on a loopback address, else false", str(&c.WebhookAllowPrivate), ""},
 		{"ui-frame-ancestors", "DC_UI_FRAME_ANCESTORS", "CSP frame-ancestors of the page at /ui/: the origins that may embed it in a frame ('self', 'none' or origins)", str(&c.UIFrameAncestors), "'self'"},
 		{"cors-origins", "DC_CORS_ORIGINS", "comma-separated origins (https://app.example.com) whose scripts may call /api/v1 (CORS); * allows any; empty: none", str(&c.CORSOrigins), ""},
 		{"events-poll", "DC_EVENTS_POLL", "how often dc-api polls the database for task changes to stream to pages (GET /api/v1/events)", dur(&c.EventsPoll), "1s"},
@@ -343,6 +345,11 @@ func (c Config) Validate() error {
 	if c.WebhookBackoff < 100*time.Millisecond {
 		bad("DC_WEBHOOK_BACKOFF must be at least 100ms, got %s", c.WebhookBackoff)
 	}
+	if c.WebhookAllowPrivate != "" {
+		if _, err := strconv.ParseBool(c.WebhookAllowPrivate); err != nil {
+			bad("DC_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", c.WebhookAllowPrivate)
+		}
+	}
 	if c.WebhookRetryFor < time.Second {
 		bad("DC_WEBHOOK_RETRY_FOR must be at least 1s, got %s", c.WebhookRetryFor)
 	}
@@ -363,6 +370,30 @@ func (c Config) Validate() error {
 		bad("DC_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// AllowPrivateWebhooks resolves DC_WEBHOOK_ALLOW_PRIVATE. Unset, it is
+// true only for the embedded mode listening on a loopback address: the
+// refusal guards the network behind dc-api from its remote callers, and a
+// dc-api only this machine can call has none (its callers reach the
+// loopback anyway), while `make run` users want to receive on localhost.
+func (c Config) AllowPrivateWebhooks() bool {
+	if c.WebhookAllowPrivate != "" {
+		b, _ := strconv.ParseBool(c.WebhookAllowPrivate) // checked by Validate
+		return b
+	}
+	if !c.Embedded() {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // CORSList is DC_CORS_ORIGINS as a list: each an origin

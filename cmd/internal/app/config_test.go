@@ -30,6 +30,32 @@ func TestHTTPAddrDefaultsByMode(t *testing.T) {
 	require.ErrorContains(t, err, "DC_HTTP_ADDR must be host:port")
 }
 
+// Private webhook targets are refused by default, except by an embedded
+// dc-api that only this machine can call; the setting overrides both.
+func TestAllowPrivateWebhooksDefaults(t *testing.T) {
+	t.Parallel()
+	mysql := "u:p@tcp(db:3306)/dc"
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{env: nil, want: true},
+		{env: map[string]string{"DC_HTTP_ADDR": "localhost:9000"}, want: true},
+		{env: map[string]string{"DC_HTTP_ADDR": "[::1]:9000"}, want: true},
+		{env: map[string]string{"DC_HTTP_ADDR": ":9000"}, want: false},
+		{env: map[string]string{"DC_HTTP_ADDR": "0.0.0.0:9000"}, want: false},
+		{env: map[string]string{"DC_HTTP_ADDR": "10.1.2.3:9000"}, want: false},
+		{env: map[string]string{"DC_WEBHOOK_ALLOW_PRIVATE": "false"}, want: false},
+		{env: map[string]string{"DC_MYSQL_DSN": mysql, "DC_LINK_SECRET": strings.Repeat("s", 32)}, want: false},
+		{env: map[string]string{"DC_MYSQL_DSN": mysql, "DC_LINK_SECRET": strings.Repeat("s", 32), "DC_HTTP_ADDR": "127.0.0.1:8080"}, want: false},
+		{env: map[string]string{"DC_MYSQL_DSN": mysql, "DC_LINK_SECRET": strings.Repeat("s", 32), "DC_WEBHOOK_ALLOW_PRIVATE": "true"}, want: true},
+	} {
+		require.Equal(t, tc.want, parseEnv(t, tc.env).AllowPrivateWebhooks(), "%v", tc.env)
+	}
+	_, err := Parse("dc-api", nil, func(k string) string { return map[string]string{"DC_WEBHOOK_ALLOW_PRIVATE": "yes please"}[k] }, io.Discard)
+	require.ErrorContains(t, err, "DC_WEBHOOK_ALLOW_PRIVATE must be true or false")
+}
+
 func TestCSVFormulaEscapeDefaultsOn(t *testing.T) {
 	t.Parallel()
 	require.True(t, parseEnv(t, nil).CSVFormulaEscape)

@@ -196,14 +196,14 @@ func (c *Core) Scheduler(sender domain.IntentSender) *domain.Scheduler {
 
 // Webhooks is the webhook endpoints' use cases.
 func (c *Core) Webhooks() *domain.Webhooks {
-	return &domain.Webhooks{Store: c.Store, Targets: &webhook.Targets{AllowPrivate: c.Config.WebhookAllowPrivate}, Now: c.Store.Now}
+	return &domain.Webhooks{Store: c.Store, Targets: &webhook.Targets{AllowPrivate: c.Config.AllowPrivateWebhooks()}, Now: c.Store.Now}
 }
 
 // Dispatcher delivers webhook events; links signs the file links of the
 // task JSON it sends, as the API's answers do.
 func (c *Core) Dispatcher(tasks *domain.Tasks, links *httpapi.Links) *domain.Dispatcher {
 	return &domain.Dispatcher{
-		Store: c.Store, Sender: webhook.New(webhook.Config{AllowPrivate: c.Config.WebhookAllowPrivate}),
+		Store: c.Store, Sender: webhook.New(webhook.Config{AllowPrivate: c.Config.AllowPrivateWebhooks()}),
 		Payload: func(t *domain.Task) (json.RawMessage, error) { return httpapi.TaskJSON(links, tasks.Present(t)) },
 		Backoff: c.Config.WebhookBackoff, MaxBackoff: time.Hour, RetryFor: c.Config.WebhookRetryFor,
 		Every: time.Second, Concurrency: 16, PerEndpoint: 4,
