@@ -68,8 +68,8 @@ type Config struct {
 	S3      S3Settings
 
 	// Completion webhooks (dc-api).
-	WebhookBackoff      time.Duration
-	WebhookRetryFor     time.Duration
+	WebhookBackoff  time.Duration
+	WebhookRetryFor time.Duration
 	// WebhookAllowPrivate is "true", "false" or "" (see
 	// AllowPrivateWebhooks).
 	WebhookAllowPrivate string
