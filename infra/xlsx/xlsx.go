@@ -186,16 +186,27 @@ func (x *Writer) prepare(cols []domain.SheetColumn) error {
 // error, since writing it again fails again, and leaves the writer
 // usable; a failure to write to w is final.
 func (x *Writer) WriteRow(values []any) error {
+	return x.writeRow(len(values), func() error { return x.appendRow(values) })
+}
+
+// WriteTextRow is WriteRow for a row given as the canonical text of each
+// column's kind (domain.TextRowWriter).
+func (x *Writer) WriteTextRow(cells [][]byte) error {
+	return x.writeRow(len(cells), func() error { return x.appendTextRow(cells) })
+}
+
+// writeRow adds the row appendRow appends to x.buf.
+func (x *Writer) writeRow(n int, appendRow func() error) error {
 	switch {
 	case x.closed:
 		return ErrClosed
 	case x.err != nil:
 		return x.err
-	case len(values) != len(x.cols):
-		return domain.Permanent(fmt.Errorf("row has %d values, want %d", len(values), len(x.cols)))
+	case n != len(x.cols):
+		return domain.Permanent(fmt.Errorf("row has %d values, want %d", n, len(x.cols)))
 	}
 	start := len(x.buf)
-	if err := x.appendRow(values); err != nil {
+	if err := appendRow(); err != nil {
 		x.buf = x.buf[:start]
 		return domain.Permanent(err)
 	}
@@ -209,7 +220,7 @@ func (x *Writer) WriteRow(values []any) error {
 			return err
 		}
 		start = len(x.buf)
-		if err := x.appendRow(values); err != nil {
+		if err := appendRow(); err != nil {
 			x.buf = x.buf[:start]
 			return err
 		}
