@@ -114,13 +114,14 @@ func (p *Pools) Close() error {
 // server's text (parseTime off), in the configured zone, which is also the
 // session time_zone: the export rewrites that text into its own without
 // building a time.Time per value, and the typed path parses it in the
-// zone. Params are bound by the server (no client-side interpolation) one
-// statement at a time.
+// zone. Params are interpolated by the driver, which escapes them (it
+// refuses to for the multibyte charsets where escaping is unsafe), so a
+// batch is one round trip in the text protocol; one statement at a time.
 func connConfig(cfg *mysqldriver.Config, z zone) *mysqldriver.Config {
 	c := cfg.Clone()
 	c.ParseTime = false
 	c.Loc = z.loc
-	c.InterpolateParams = false
+	c.InterpolateParams = true
 	c.MultiStatements = false
 	if c.Timeout == 0 {
 		c.Timeout = DefaultDialTimeout

@@ -3,8 +3,12 @@
 // instead of code.
 //
 // Each export type is one SELECT with :name params. Params are checked by
-// kind when a task is created and bound as server-side placeholders, never
-// spliced into the SQL. Rows are read in batches by keyset paging on a
+// kind when a task is created and bound as ? placeholders, never spliced
+// into the SQL by this package; the driver fills the placeholders in
+// itself, escaping each value for the connection (go-sql-driver's
+// interpolateParams, as the task store does), so a batch is one text
+// protocol query rather than a prepare, an execute and a close, and its
+// rows come as text, which is what an export writes. Rows are read in batches by keyset paging on a
 // unique key column: the query is wrapped as a derived table,
 //
 //	SELECT <columns> FROM (<query>) AS dc_q WHERE dc_q.key > ? ORDER BY dc_q.key LIMIT ?

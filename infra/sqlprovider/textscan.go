@@ -151,13 +151,13 @@ func appendSQLTime(b, s []byte) ([]byte, bool) {
 	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
 		return b, false
 	}
-	b = append(b, s[:10]...)
 	if len(s) == 10 {
-		return append(b, "T00:00:00Z"...), true
+		return append(append(b, s...), "T00:00:00Z"...), true
 	}
 	if num(11, 13) > 23 || num(14, 16) > 59 || num(17, 19) > 59 {
 		return b, false
 	}
+	b = append(b, s[:10]...)
 	b = append(b, 'T')
 	b = append(b, s[11:19]...)
 	frac := s[min(len(s), 20):]
