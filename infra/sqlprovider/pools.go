@@ -126,6 +126,9 @@ func connConfig(cfg *mysqldriver.Config, z zone) *mysqldriver.Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultDialTimeout
 	}
+	if c.DialFunc == nil && c.Net == "tcp" {
+		c.DialFunc = dialBuffered(c.Timeout)
+	}
 	if c.Params == nil {
 		c.Params = make(map[string]string)
 	}
