@@ -62,8 +62,14 @@ type Decimal string
 
 // Valid reports whether d is in canonical form. Providers emit only valid
 // decimals; writers refuse others.
-func (d Decimal) Valid() bool {
-	s, i := string(d), 0
+func (d Decimal) Valid() bool { return validDecimal(string(d)) }
+
+// ValidDecimalText is Decimal.Valid for text in bytes, which it spares
+// converting.
+func ValidDecimalText(b []byte) bool { return validDecimal(b) }
+
+func validDecimal[T string | []byte](s T) bool {
+	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
 	}

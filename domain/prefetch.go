@@ -22,13 +22,19 @@ const fetchAhead = 1
 // so memory stays bounded by fetchAhead.
 type prefetcher struct {
 	batches chan fetched
-	stop    context.CancelFunc
-	done    chan struct{}
+	// free holds the text buffers the writer is done with, when the
+	// provider hands its rows over as text (TextFetcher): fetchAhead+2 of
+	// them, reused, so they also bound the batches alive.
+	free chan *TextRows
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // fetched is one batch handed to the writer, or why there are no more.
+// From a TextFetcher, the rows are in text and batch.Rows is empty.
 type fetched struct {
 	batch Batch
+	text  *TextRows
 	err   error
 }
 
@@ -40,6 +46,12 @@ func startPrefetch(ctx context.Context, typ string, prov Provider, req FetchRequ
 		batches: make(chan fetched, fetchAhead),
 		stop:    func() { stop(context.Canceled) },
 		done:    make(chan struct{}),
+	}
+	if _, ok := prov.(TextFetcher); ok {
+		p.free = make(chan *TextRows, fetchAhead+2)
+		for range fetchAhead + 2 {
+			p.free <- &TextRows{}
+		}
 	}
 	go func() {
 		defer close(p.done)
@@ -72,7 +84,7 @@ func (p *prefetcher) run(ctx context.Context, typ string, prov Provider, req Fet
 		if ctx.Err() != nil {
 			return
 		}
-		b, err := prov.Fetch(ctx, req)
+		b, text, err := p.fetch(ctx, prov, req)
 		if err != nil {
 			if ctx.Err() == nil {
 				send(fetched{err: fmt.Errorf("fetch rows after row %d: %w", fetchedRows, err)})
@@ -87,37 +99,77 @@ func (p *prefetcher) run(ctx context.Context, typ string, prov Provider, req Fet
 		case b.NextCursor == req.Cursor:
 			next = Permanent(fmt.Errorf("provider %q did not advance its cursor past %q", typ, req.Cursor))
 		}
-		if !send(fetched{batch: b}) || b.Done {
+		n := len(b.Rows)
+		if text != nil {
+			n = text.Len()
+		}
+		if !send(fetched{batch: b, text: text}) || b.Done {
 			return
 		}
 		if next != nil {
 			send(fetched{err: next})
 			return
 		}
-		fetchedRows += int64(len(b.Rows))
+		fetchedRows += int64(n)
 		req.Cursor = b.NextCursor
+	}
+}
+
+// fetch fetches one batch: as text into a free buffer when the provider
+// can, else through the business contract, Fetch.
+func (p *prefetcher) fetch(ctx context.Context, prov Provider, req FetchRequest) (Batch, *TextRows, error) {
+	if p.free == nil {
+		b, err := prov.Fetch(ctx, req)
+		return b, nil, err
+	}
+	var text *TextRows
+	select {
+	case text = <-p.free:
+	case <-ctx.Done():
+		return Batch{}, nil, context.Cause(ctx)
+	}
+	text.Reset(len(prov.Fields()))
+	b, err := prov.(TextFetcher).FetchText(ctx, req, text)
+	if err != nil {
+		p.Release(text)
+		return Batch{}, nil, err
+	}
+	b.Rows = nil
+	return b, text, nil
+}
+
+// Release gives back the text of a batch the writer is done with.
+func (p *prefetcher) Release(text *TextRows) {
+	if text == nil {
+		return
+	}
+	select {
+	case p.free <- text:
+	default:
 	}
 }
 
 // Next returns the next batch. It reports the end of the export as a
 // batch with Done set; after an error or that batch it must not be
 // called again. A ctx ended returns its cause.
-func (p *prefetcher) Next(ctx context.Context) (Batch, error) {
+// When the provider hands its rows over as text, they are in the
+// returned TextRows, to be given back with Release once written.
+func (p *prefetcher) Next(ctx context.Context) (Batch, *TextRows, error) {
 	select {
 	case f, ok := <-p.batches:
 		if !ok {
 			// The fetcher stops without a word only when ctx ends.
 			if ctx.Err() != nil {
-				return Batch{}, context.Cause(ctx)
+				return Batch{}, nil, context.Cause(ctx)
 			}
-			return Batch{}, errors.New("batches ended before the last one")
+			return Batch{}, nil, errors.New("batches ended before the last one")
 		}
 		if f.err != nil && ctx.Err() != nil {
-			return Batch{}, context.Cause(ctx)
+			return Batch{}, nil, context.Cause(ctx)
 		}
-		return f.batch, f.err
+		return f.batch, f.text, f.err
 	case <-ctx.Done():
-		return Batch{}, context.Cause(ctx)
+		return Batch{}, nil, context.Cause(ctx)
 	}
 }
 

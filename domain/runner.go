@@ -344,12 +344,15 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 // fetched while the current one is written. Memory is bounded by a few
 // batches whatever the row count.
 func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[string]any, index []int, w SheetWriter, p *progress, lim Limits, pf *cappedFile) error {
-	nfields := len(prov.Fields())
-	row := make([]any, len(index))
+	fields := prov.Fields()
+	out := rowSink{typ: t.Type, fields: fields, index: index, w: w, row: make([]any, len(index))}
+	if tw, ok := w.(TextRowWriter); ok {
+		out.text, out.cells = tw, make([][]byte, len(index))
+	}
 	src := startPrefetch(ctx, t.Type, prov, FetchRequest{TaskID: t.ID, Attempt: t.Attempts, Params: params, Limit: r.BatchSize}, r.Log)
 	defer src.Stop()
 	for {
-		b, err := src.Next(ctx)
+		b, text, err := src.Next(ctx)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -357,31 +360,87 @@ func (r *Runner) stream(ctx context.Context, t *Task, prov Provider, params map[
 			return err
 		}
 		p.batches.Add(1)
-		if lim.MaxRows > 0 && p.rows.Load()+int64(len(b.Rows)) > lim.MaxRows {
+		n := len(b.Rows)
+		if text != nil {
+			n = text.Len()
+		}
+		if lim.MaxRows > 0 && p.rows.Load()+int64(n) > lim.MaxRows {
 			return Permanent(rowLimitError(lim.MaxRows))
 		}
-		for _, vals := range b.Rows {
-			if len(vals) != nfields {
-				return Permanent(fmt.Errorf("provider %q returned a row of %d values, want %d", t.Type, len(vals), nfields))
-			}
-			for i, j := range index {
-				row[i] = vals[j]
-			}
-			if err := w.WriteRow(row); err != nil {
-				if pf.over {
-					return Permanent(byteLimitError(lim.MaxFileBytes))
-				}
-				return fmt.Errorf("write row %d: %w", p.rows.Load()+1, err)
-			}
-			p.rows.Add(1)
+		if text != nil {
+			err = out.writeText(text, p)
+			src.Release(text)
+		} else {
+			err = out.writeRows(b.Rows, p)
 		}
-		if r.Observe != nil && len(b.Rows) > 0 {
-			r.Observe.RowsWritten(t.Type, len(b.Rows))
+		if err != nil {
+			if pf.over {
+				return Permanent(byteLimitError(lim.MaxFileBytes))
+			}
+			return err
+		}
+		if r.Observe != nil && n > 0 {
+			r.Observe.RowsWritten(t.Type, n)
 		}
 		if b.Done {
 			return nil
 		}
 	}
+}
+
+// rowSink writes a provider's rows into the file, the task's columns
+// picked from each row by index.
+type rowSink struct {
+	typ    string
+	fields []Field
+	index  []int
+	w      SheetWriter
+	row    []any
+	// text is the writer's text path, when it has one; cells is its row.
+	text  TextRowWriter
+	cells [][]byte
+}
+
+func (s *rowSink) writeRows(rows [][]any, p *progress) error {
+	for _, vals := range rows {
+		if len(vals) != len(s.fields) {
+			return Permanent(fmt.Errorf("provider %q returned a row of %d values, want %d", s.typ, len(vals), len(s.fields)))
+		}
+		for i, j := range s.index {
+			s.row[i] = vals[j]
+		}
+		if err := s.w.WriteRow(s.row); err != nil {
+			return fmt.Errorf("write row %d: %w", p.rows.Load()+1, err)
+		}
+		p.rows.Add(1)
+	}
+	return nil
+}
+
+// writeText writes rows handed over as text: as text to a writer that
+// takes it, else parsed into values, as Fetch would have returned them.
+func (s *rowSink) writeText(text *TextRows, p *progress) error {
+	if text.Width() != len(s.fields) || text.partial() {
+		return Permanent(fmt.Errorf("provider %q returned rows of %d cells, want %d", s.typ, text.Width(), len(s.fields)))
+	}
+	for r := range text.Len() {
+		var err error
+		if s.text != nil {
+			err = s.text.WriteTextRow(text.Row(r, s.index, s.cells))
+		} else {
+			for i, j := range s.index {
+				if s.row[i], err = ParseText(s.fields[j].Kind, text.Cell(r, j)); err != nil {
+					return Permanent(fmt.Errorf("provider %q, field %s: %w", s.typ, s.fields[j].Name, err))
+				}
+			}
+			err = s.w.WriteRow(s.row)
+		}
+		if err != nil {
+			return fmt.Errorf("write row %d: %w", p.rows.Load()+1, err)
+		}
+		p.rows.Add(1)
+	}
+	return nil
 }
 
 // count stores the provider's row count as the progress total. A failed

@@ -1,5 +1,5 @@
-// Package csv writes export files as comma-separated values (RFC 4180)
-// with encoding/csv.
+// Package csv writes export files as comma-separated values (RFC 4180),
+// quoted exactly as encoding/csv quotes them.
 //
 // The file starts with a UTF-8 byte-order mark, without which Excel reads
 // the file in the system's legacy code page and garbles non-ASCII text.
@@ -17,12 +17,13 @@ package csv
 
 import (
 	"bufio"
-	stdcsv "encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/downloadcenter/dc/domain"
 )
@@ -38,15 +39,17 @@ const bufferSize = 256 << 10
 var ErrClosed = errors.New("csv writer already closed")
 
 // Writer writes one CSV file. It is not safe for concurrent use.
+//
+// A row is appended to the free end of the write buffer and handed to it
+// in one Write, so a value's text is copied once, from the provider's
+// bytes or a formatting append, into the buffer. encoding/csv took a
+// string per field, which cost a string per row for the numbers and
+// times, and a call per field; the quoting rules are its rules
+// (fieldNeedsQuotes below), checked against it by the tests.
 type Writer struct {
 	dst   *bufio.Writer
-	csv   *stdcsv.Writer
 	names []string
-	// rec and text are reused for every row: the text of a row's numbers
-	// and times is built in text and cut into rec.
-	rec  []string
-	text []byte
-	ends []int
+	kinds []domain.ValueKind
 
 	escape bool // prefix formula-like text cells with an apostrophe
 
@@ -55,8 +58,8 @@ type Writer struct {
 }
 
 // formulaStart reports whether a spreadsheet would take text s as a formula.
-func formulaStart(s string) bool {
-	if s == "" {
+func formulaStart[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	switch s[0] {
@@ -64,14 +67,6 @@ func formulaStart(s string) bool {
 		return true
 	}
 	return false
-}
-
-// textCell returns s as the cell to write: escaped when it looks like a formula.
-func (x *Writer) textCell(s string) string {
-	if x.escape && formulaStart(s) {
-		return "'" + s
-	}
-	return s
 }
 
 // Options tune a Writer. The zero value escapes formula-like text cells.
@@ -99,98 +94,186 @@ func NewWriter(w io.Writer, cols []domain.SheetColumn, opts Options) (*Writer, e
 	if len(cols) == 0 {
 		return nil, errors.New("no columns")
 	}
-	dst := bufio.NewWriterSize(w, bufferSize)
 	x := &Writer{
-		dst: dst,
-		// encoding/csv uses dst itself as its buffer, since it is a large
-		// enough bufio.Writer, so there is one buffer, not two.
-		csv:    stdcsv.NewWriter(dst),
+		dst:    bufio.NewWriterSize(w, bufferSize),
 		names:  make([]string, len(cols)),
-		rec:    make([]string, len(cols)),
-		ends:   make([]int, len(cols)),
+		kinds:  make([]domain.ValueKind, len(cols)),
 		escape: !opts.KeepFormulas,
 	}
-	x.csv.UseCRLF = true // RFC 4180 line ends
-	header := make([]string, len(cols))
+	b := append(x.dst.AvailableBuffer(), bom...)
 	for i, c := range cols {
-		x.names[i] = c.Field
-		header[i] = x.textCell(c.Header)
+		x.names[i], x.kinds[i] = c.Field, c.Kind
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = x.appendText(b, c.Header)
 	}
-	if _, err := dst.WriteString(bom); err != nil {
-		return nil, fmt.Errorf("write byte-order mark: %w", err)
-	}
-	if err := x.csv.Write(header); err != nil {
+	b = append(b, "\r\n"...)
+	if _, err := x.dst.Write(b); err != nil {
 		return nil, fmt.Errorf("write header: %w", err)
 	}
 	return x, nil
 }
+
+// appendText appends a text cell: escaped when it looks like a formula,
+// then quoted as needed.
+func (x *Writer) appendText(b []byte, s string) []byte {
+	return appendField(b, x.escape && formulaStart(s), s)
+}
+
+// appendField appends one field as encoding/csv writes it with UseCRLF,
+// after an apostrophe when apos is set: quoted when it holds a comma, a
+// quote or a line break, starts with a space or is \. ; inside quotes a
+// quote is doubled, a line feed becomes CRLF and a carriage return is
+// dropped.
+func appendField[T string | []byte](b []byte, apos bool, f T) []byte {
+	quote := fieldNeedsQuotes(apos, f)
+	if quote {
+		b = append(b, '"')
+	}
+	if apos {
+		b = append(b, '\'')
+	}
+	if !quote {
+		return append(b, f...)
+	}
+	last := 0
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case '"':
+			b = append(b, f[last:i+1]...)
+			b = append(b, '"')
+			last = i + 1
+		case '\r':
+			b = append(b, f[last:i]...)
+			last = i + 1
+		case '\n':
+			b = append(b, f[last:i]...)
+			b = append(b, "\r\n"...)
+			last = i + 1
+		}
+	}
+	b = append(b, f[last:]...)
+	return append(b, '"')
+}
+
+// fieldNeedsQuotes is encoding/csv's rule for a comma-separated field,
+// for the field apos+f.
+func fieldNeedsQuotes[T string | []byte](apos bool, f T) bool {
+	if len(f) == 0 {
+		return false
+	}
+	if !apos && len(f) == 2 && f[0] == '\\' && f[1] == '.' {
+		return true
+	}
+	for i := 0; i < len(f); i++ {
+		if quoted[f[i]] {
+			return true
+		}
+	}
+	if apos {
+		return false
+	}
+	if f[0] < utf8.RuneSelf {
+		return unicode.IsSpace(rune(f[0]))
+	}
+	r, _ := utf8.DecodeRune([]byte(f[:min(len(f), utf8.UTFMax)]))
+	return unicode.IsSpace(r)
+}
+
+// quoted marks the bytes that make a field need quotes.
+var quoted = [256]bool{'\n': true, '\r': true, '"': true, ',': true}
 
 // WriteRow writes one record, values in column order. A value of the
 // wrong type is reported as a permanent error, since writing it again
 // fails again, and leaves the writer usable; a failure to write to w is
 // final.
 func (x *Writer) WriteRow(values []any) error {
-	switch {
-	case x.closed:
-		return ErrClosed
-	case x.err != nil:
-		return x.err
-	case len(values) != len(x.rec):
-		return domain.Permanent(fmt.Errorf("row has %d values, want %d", len(values), len(x.rec)))
+	if err := x.check(len(values)); err != nil {
+		return err
 	}
-	// Formatted values go into one buffer, then become one string that
-	// the record's fields are cut from: one allocation per row.
-	b := x.text[:0]
+	b := x.dst.AvailableBuffer()
 	for i, v := range values {
-		x.rec[i] = ""
-		x.ends[i] = -1
+		if i > 0 {
+			b = append(b, ',')
+		}
 		switch t := v.(type) {
 		case nil:
 		case string:
-			x.rec[i] = x.textCell(t)
+			b = x.appendText(b, t)
 		case domain.Decimal:
 			if !t.Valid() {
-				x.text = b
 				return domain.Permanent(fmt.Errorf("column %q: invalid decimal %q", x.names[i], string(t)))
 			}
-			x.rec[i] = string(t)
+			b = append(b, t...)
 		case int64:
 			b = strconv.AppendInt(b, t, 10)
-			x.ends[i] = len(b)
 		case bool:
 			b = strconv.AppendBool(b, t)
-			x.ends[i] = len(b)
 		case time.Time:
 			b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-			x.ends[i] = len(b)
 		// int, int32 and float64 are not domain types but unambiguous,
 		// and a provider returning them is an easy slip; the xlsx format
 		// takes them too.
 		case int:
 			b = strconv.AppendInt(b, int64(t), 10)
-			x.ends[i] = len(b)
 		case int32:
 			b = strconv.AppendInt(b, int64(t), 10)
-			x.ends[i] = len(b)
 		case float64:
 			b = strconv.AppendFloat(b, t, 'g', -1, 64)
-			x.ends[i] = len(b)
 		default:
-			x.text = b
 			return domain.Permanent(fmt.Errorf("column %q: unsupported value type %T", x.names[i], v))
 		}
 	}
-	x.text = b
-	if len(b) > 0 {
-		s, start := string(b), 0
-		for i, end := range x.ends {
-			if end >= 0 {
-				x.rec[i] = s[start:end]
-				start = end
+	return x.write(append(b, "\r\n"...))
+}
+
+// WriteTextRow writes one record given as the canonical text of each
+// column's kind (domain.TextRowWriter), which is what the file holds:
+// text cells are escaped and quoted, the others copied, decimals checked.
+func (x *Writer) WriteTextRow(cells [][]byte) error {
+	if err := x.check(len(cells)); err != nil {
+		return err
+	}
+	b := x.dst.AvailableBuffer()
+	for i, c := range cells {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch {
+		case c == nil:
+		case x.kinds[i] == domain.KindString:
+			b = appendField(b, x.escape && formulaStart(c), c)
+		case x.kinds[i] == domain.KindDecimal:
+			if !domain.ValidDecimalText(c) {
+				return domain.Permanent(fmt.Errorf("column %q: invalid decimal %q", x.names[i], c))
 			}
+			b = append(b, c...)
+		default:
+			// Numbers, booleans and times need no quotes; a provider's
+			// slip still gets them.
+			b = appendField(b, false, c)
 		}
 	}
-	if err := x.csv.Write(x.rec); err != nil {
+	return x.write(append(b, "\r\n"...))
+}
+
+func (x *Writer) check(n int) error {
+	switch {
+	case x.closed:
+		return ErrClosed
+	case x.err != nil:
+		return x.err
+	case n != len(x.names):
+		return domain.Permanent(fmt.Errorf("row has %d values, want %d", n, len(x.names)))
+	}
+	return nil
+}
+
+// write hands a complete record to the buffer; b usually is the
+// buffer's own free end, which Write then copies onto itself.
+func (x *Writer) write(b []byte) error {
+	if _, err := x.dst.Write(b); err != nil {
 		x.err = fmt.Errorf("write record: %w", err)
 		return x.err
 	}
@@ -207,10 +290,6 @@ func (x *Writer) Close() (sheets int, err error) {
 	x.closed = true
 	if x.err != nil {
 		return 0, x.err
-	}
-	x.csv.Flush()
-	if err := x.csv.Error(); err != nil {
-		return 0, fmt.Errorf("flush: %w", err)
 	}
 	if err := x.dst.Flush(); err != nil {
 		return 0, fmt.Errorf("flush: %w", err)

@@ -266,3 +266,79 @@ func TestFormulaEscaping(t *testing.T) {
 	require.Equal(t, "=HYPERLINK(\"http://x\")", kept[0][0])
 	require.Equal(t, "=1+2", kept[1][0])
 }
+
+// The writer quotes exactly as encoding/csv does, through both of its
+// paths: every text below, as a header, a value and a text cell, with and
+// without the formula escape, comes out as encoding/csv writes the same
+// record (after the escape's apostrophe).
+func TestQuotingMatchesEncodingCSV(t *testing.T) {
+	t.Parallel()
+	texts := []string{"", "a", " lead", "trail ", "\tx", "\u00a0nbsp", "\u2003em", "\u0085nel", `\.`, `\.x`, "a,b",
+		`q"q`, `"`, "\r", "\n", "a\r\nb", "a\nb", "a\rb", "=1+2", "+x", "-3", "@a", "'quoted'", "héllo", "北京,上海",
+		"\xff\xfe", "x\"y,z\nw", ",", "\"\"", "=\"a\",b", "-\n"}
+	for _, keep := range []bool{false, true} {
+		cols := make([]domain.SheetColumn, len(texts))
+		for i, s := range texts {
+			cols[i] = col("f"+strconv.Itoa(i), s, domain.KindString)
+		}
+		var typed, text, want bytes.Buffer
+		tw, err := csv.NewWriter(&typed, cols, csv.Options{KeepFormulas: keep})
+		require.NoError(t, err)
+		xw, err := csv.NewWriter(&text, cols, csv.Options{KeepFormulas: keep})
+		require.NoError(t, err)
+		plain := stdcsv.NewWriter(&want)
+		plain.UseCRLF = true
+		want.WriteString("\uFEFF")
+		rec := make([]string, len(texts))
+		vals := make([]any, len(texts))
+		cells := make([][]byte, len(texts))
+		for i, s := range texts {
+			rec[i] = s
+			if !keep && s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+				rec[i] = "'" + s
+			}
+			vals[i], cells[i] = s, []byte(s)
+		}
+		require.NoError(t, plain.Write(rec)) // header
+		require.NoError(t, plain.Write(rec))
+		require.NoError(t, plain.Write(rec))
+		plain.Flush()
+		require.NoError(t, tw.WriteRow(vals))
+		require.NoError(t, tw.WriteRow(vals))
+		require.NoError(t, xw.WriteTextRow(cells))
+		require.NoError(t, xw.WriteRow(vals))
+		_, err = tw.Close()
+		require.NoError(t, err)
+		_, err = xw.Close()
+		require.NoError(t, err)
+		require.Equal(t, want.String(), typed.String(), "keep formulas %v", keep)
+		require.Equal(t, want.String(), text.String(), "keep formulas %v", keep)
+	}
+}
+
+// A row given as text writes what the same values write: numbers,
+// decimals, booleans and times copied, never escaped, NULL empty.
+func TestWriteTextRowMatchesWriteRow(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{col("s", "S", domain.KindString), col("n", "N", domain.KindInt), col("d", "D", domain.KindDecimal),
+		col("b", "B", domain.KindBool), col("t", "T", domain.KindTime), col("e", "E", domain.KindString)}
+	at := time.Date(2024, 3, 5, 13, 45, 30, 500_000_000, time.UTC)
+	var typed, text bytes.Buffer
+	tw, err := csv.New(&typed, cols)
+	require.NoError(t, err)
+	xw, err := csv.NewWriter(&text, cols, csv.Options{})
+	require.NoError(t, err)
+	require.NoError(t, tw.WriteRow([]any{"-x", int64(-12), domain.Decimal("-0.50"), true, at, nil}))
+	require.NoError(t, xw.WriteTextRow([][]byte{[]byte("-x"), []byte("-12"), []byte("-0.50"), []byte("true"), []byte("2024-03-05T13:45:30.5Z"), nil}))
+	require.NoError(t, tw.WriteRow([]any{"", int64(0), domain.Decimal("0"), false, nil, ""}))
+	require.NoError(t, xw.WriteTextRow([][]byte{{}, []byte("0"), []byte("0"), []byte("false"), nil, {}}))
+	err = xw.WriteTextRow([][]byte{nil, nil, []byte("1e5"), nil, nil, nil})
+	require.True(t, domain.IsPermanent(err))
+	require.ErrorContains(t, err, `column "d": invalid decimal "1e5"`)
+	_, err = tw.Close()
+	require.NoError(t, err)
+	_, err = xw.Close()
+	require.NoError(t, err)
+	require.Equal(t, typed.String(), text.String())
+	require.Equal(t, []string{"'-x", "-12", "-0.50", "true", "2024-03-05T13:45:30.5Z", ""}, read(t, text.Bytes())[1])
+}

@@ -153,7 +153,7 @@ func fetchAll(t *testing.T, p *Provider, params map[string]any, limit int) (rows
 	require.NoError(t, p.Validate(params))
 	cursor := ""
 	for {
-		b, err := p.Fetch(context.Background(), domain.FetchRequest{Params: params, Cursor: cursor, Limit: limit})
+		b, err := both(t, p).Fetch(context.Background(), domain.FetchRequest{Params: params, Cursor: cursor, Limit: limit})
 		require.NoError(t, err)
 		batches++
 		require.LessOrEqual(t, len(b.Rows), limit)
@@ -410,13 +410,13 @@ func (m *mariaDB) testMissingParam(t *testing.T) {
 	require.EqualError(t, err, "invalid request: params.min_amount: is required")
 
 	// Params that stopped validating since the task was stored fail for good.
-	_, err = p.Fetch(context.Background(), domain.FetchRequest{Params: map[string]any{}, Limit: 10})
+	_, err = both(t, p).Fetch(context.Background(), domain.FetchRequest{Params: map[string]any{}, Limit: 10})
 	require.True(t, domain.IsPermanent(err))
 	require.ErrorContains(t, err, "params.min_amount: is required")
 	_, err = p.Count(context.Background(), nil)
 	require.True(t, domain.IsPermanent(err))
 
-	_, err = p.Fetch(context.Background(), domain.FetchRequest{Params: map[string]any{"min_amount": json.Number("1")}, Cursor: "abc", Limit: 10})
+	_, err = both(t, p).Fetch(context.Background(), domain.FetchRequest{Params: map[string]any{"min_amount": json.Number("1")}, Cursor: "abc", Limit: 10})
 	require.True(t, domain.IsPermanent(err))
 	require.ErrorContains(t, err, `bad cursor "abc"`)
 }
@@ -429,7 +429,7 @@ func (m *mariaDB) testQueryError(t *testing.T) {
 		c.Columns = []Column{{Field: "id", Kind: domain.KindInt}, {Field: "nope", Kind: domain.KindString}}
 	})
 	ctx := context.Background()
-	_, fetchErr := p.Fetch(ctx, domain.FetchRequest{Limit: 10})
+	_, fetchErr := both(t, p).Fetch(ctx, domain.FetchRequest{Limit: 10})
 	_, countErr := p.Count(ctx, nil)
 	checkErr := p.Check(ctx)
 	for _, err := range []error{fetchErr, countErr, checkErr} {
@@ -460,7 +460,7 @@ func (m *mariaDB) testWrongKind(t *testing.T) {
 		c.Params = nil
 		c.Columns = []Column{{Field: "id", Kind: domain.KindInt}, {Field: "customer", Kind: domain.KindInt}}
 	})
-	_, err := p.Fetch(context.Background(), domain.FetchRequest{Limit: 100})
+	_, err := both(t, p).Fetch(context.Background(), domain.FetchRequest{Limit: 100})
 	require.True(t, domain.IsPermanent(err))
 	require.EqualError(t, err, `sql export type "orders": column customer of the row with id=5: value "客户-5" is not an integer (declared kind int)`)
 }
@@ -478,7 +478,7 @@ func (m *mariaDB) testKeyNotUnique(t *testing.T) {
 			c.Params = nil
 			c.Columns = []Column{{Field: "k", Kind: domain.KindInt}, {Field: "id", Kind: domain.KindInt}}
 		})
-		_, err := p.Fetch(context.Background(), domain.FetchRequest{Limit: 100})
+		_, err := both(t, p).Fetch(context.Background(), domain.FetchRequest{Limit: 100})
 		require.True(t, domain.IsPermanent(err), "%s: %v", name, err)
 		require.ErrorContains(t, err, "key k is", name)
 	}
@@ -502,7 +502,7 @@ func (m *mariaDB) testCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := p.Fetch(ctx, domain.FetchRequest{Params: map[string]any{"secs": json.Number("3")}, Limit: 10})
+	_, err := both(t, p).Fetch(ctx, domain.FetchRequest{Params: map[string]any{"secs": json.Number("3")}, Limit: 10})
 	require.Less(t, time.Since(start), 2*time.Second, "Fetch returns when ctx ends, not when the query does")
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, domain.IsPermanent(err))
@@ -568,7 +568,7 @@ func (m *mariaDB) testCredentials(t *testing.T) {
 		}, m.pools, func(k string) string { return env[k] })
 		require.NoError(t, err)
 		ctx := context.Background()
-		_, fetchErr := p.Fetch(ctx, domain.FetchRequest{Limit: 10})
+		_, fetchErr := both(t, p).Fetch(ctx, domain.FetchRequest{Limit: 10})
 		_, countErr := p.Count(ctx, nil)
 		checkErr := p.Check(ctx)
 		for _, err := range []error{fetchErr, countErr, checkErr} {
@@ -606,7 +606,7 @@ func (m *mariaDB) testInsertsDuringExport(t *testing.T) {
 		var ids []int64
 		cursor := ""
 		for {
-			b, err := p.Fetch(context.Background(), domain.FetchRequest{Cursor: cursor, Limit: 100})
+			b, err := both(t, p).Fetch(context.Background(), domain.FetchRequest{Cursor: cursor, Limit: 100})
 			require.NoError(t, err)
 			for _, r := range b.Rows {
 				ids = append(ids, r[0].(int64))

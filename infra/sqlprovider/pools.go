@@ -110,17 +110,24 @@ func (p *Pools) Close() error {
 }
 
 // connConfig is the driver config a provider's pool uses: the DSN's, with
-// the settings the provider depends on forced. Times are parsed in the
-// configured zone, which is also the session time_zone; params are bound
-// by the server (no client-side interpolation) one statement at a time.
+// the settings the provider depends on forced. Times arrive as the
+// server's text (parseTime off), in the configured zone, which is also the
+// session time_zone: the export rewrites that text into its own without
+// building a time.Time per value, and the typed path parses it in the
+// zone. Params are interpolated by the driver, which escapes them (it
+// refuses to for the multibyte charsets where escaping is unsafe), so a
+// batch is one round trip in the text protocol; one statement at a time.
 func connConfig(cfg *mysqldriver.Config, z zone) *mysqldriver.Config {
 	c := cfg.Clone()
-	c.ParseTime = true
+	c.ParseTime = false
 	c.Loc = z.loc
-	c.InterpolateParams = false
+	c.InterpolateParams = true
 	c.MultiStatements = false
 	if c.Timeout == 0 {
 		c.Timeout = DefaultDialTimeout
+	}
+	if c.DialFunc == nil && c.Net == "tcp" {
+		c.DialFunc = dialBuffered(c.Timeout)
 	}
 	if c.Params == nil {
 		c.Params = make(map[string]string)

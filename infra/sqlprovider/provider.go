@@ -3,8 +3,12 @@
 // instead of code.
 //
 // Each export type is one SELECT with :name params. Params are checked by
-// kind when a task is created and bound as server-side placeholders, never
-// spliced into the SQL. Rows are read in batches by keyset paging on a
+// kind when a task is created and bound as ? placeholders, never spliced
+// into the SQL by this package; the driver fills the placeholders in
+// itself, escaping each value for the connection (go-sql-driver's
+// interpolateParams, as the task store does), so a batch is one text
+// protocol query rather than a prepare, an execute and a close, and its
+// rows come as text, which is what an export writes. Rows are read in batches by keyset paging on a
 // unique key column: the query is wrapped as a derived table,
 //
 //	SELECT <columns> FROM (<query>) AS dc_q WHERE dc_q.key > ? ORDER BY dc_q.key LIMIT ?
@@ -24,8 +28,10 @@ package sqlprovider
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -174,6 +180,50 @@ func (p *Provider) Count(ctx context.Context, params map[string]any) (int64, err
 // Fetch returns the rows after req.Cursor, the key of the last row already
 // written, in key order.
 func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.Batch, error) {
+	return p.fetch(ctx, req, p.scan)
+}
+
+// FetchText is Fetch with the rows as text (domain.TextFetcher): what the
+// runner uses, sparing a Go value per cell. It reads the driver's rows
+// directly (see raw.go).
+func (p *Provider) FetchText(ctx context.Context, req domain.FetchRequest, into *domain.TextRows) (domain.Batch, error) {
+	stmt, args, limit, err := p.batchQuery(req)
+	if err != nil {
+		return domain.Batch{}, err
+	}
+	qctx, cancel := context.WithTimeoutCause(ctx, p.timeout, errTimeout)
+	defer cancel()
+	conn, err := p.db.Conn(qctx)
+	if err != nil {
+		return domain.Batch{}, p.fail(ctx, qctx, "query", err)
+	}
+	defer conn.Close()
+	var b domain.Batch
+	op := "query"
+	err = conn.Raw(func(dc any) error {
+		rows, err := queryRaw(qctx, dc, stmt, args)
+		if err != nil {
+			return err
+		}
+		op = "read rows"
+		b, err = p.scanText(rows, limit, req.Cursor, into)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		if domain.IsPermanent(err) {
+			return domain.Batch{}, err
+		}
+		return domain.Batch{}, p.fail(ctx, qctx, op, err)
+	}
+	return b, nil
+}
+
+// batchQuery is the statement and args of the batch after req.Cursor,
+// and the batch's size.
+func (p *Provider) batchQuery(req domain.FetchRequest) (string, []any, int, error) {
 	limit := req.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -184,7 +234,7 @@ func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.B
 	if req.Cursor != "" {
 		after, err := p.parseCursor(req.Cursor)
 		if err != nil {
-			return domain.Batch{}, domain.Permanent(err)
+			return "", nil, 0, domain.Permanent(err)
 		}
 		stmt, extra = p.stmts.next, []any{after}
 	}
@@ -192,9 +242,18 @@ func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.B
 	// the empty query that would otherwise end every export.
 	args, err := p.args(req.Params, append(extra, int64(limit)+1)...)
 	if err != nil {
+		return "", nil, 0, err
+	}
+	return stmt, args, limit, nil
+}
+
+// fetch runs the keyset query for the batch after req.Cursor and reads
+// its rows with scan.
+func (p *Provider) fetch(ctx context.Context, req domain.FetchRequest, scan func(rows *sql.Rows, limit int, cursor string) (domain.Batch, error)) (domain.Batch, error) {
+	stmt, args, limit, err := p.batchQuery(req)
+	if err != nil {
 		return domain.Batch{}, err
 	}
-
 	qctx, cancel := context.WithTimeoutCause(ctx, p.timeout, errTimeout)
 	defer cancel()
 	rows, err := p.db.QueryContext(qctx, stmt, args...)
@@ -202,7 +261,7 @@ func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.B
 		return domain.Batch{}, p.fail(ctx, qctx, "query", err)
 	}
 	defer rows.Close()
-	b, err := p.scan(rows, limit, req.Cursor)
+	b, err := scan(rows, limit, req.Cursor)
 	if err != nil {
 		if domain.IsPermanent(err) {
 			return domain.Batch{}, err
@@ -243,42 +302,44 @@ func (p *Provider) parseCursor(c string) (any, error) {
 	return n, nil
 }
 
+// columnTypes checks the query returns the declared number of columns
+// and tells which are BITs.
+func (p *Provider) columnTypes(rows *sql.Rows) ([]bool, error) {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	if len(types) != len(p.cols) {
+		return nil, domain.Permanent(fmt.Errorf("sql export type %q: query returned %d columns, want %d", p.typ, len(types), len(p.cols)))
+	}
+	bits := make([]bool, len(types))
+	for i, t := range types {
+		bits[i] = t.DatabaseTypeName() == "BIT"
+	}
+	return bits, nil
+}
+
 // scan reads up to limit rows and tells whether more follow.
 func (p *Provider) scan(rows *sql.Rows, limit int, cursor string) (domain.Batch, error) {
-	types, err := rows.ColumnTypes()
+	bits, err := p.columnTypes(rows)
 	if err != nil {
 		return domain.Batch{}, err
 	}
 	n := len(p.cols)
-	if len(types) != n {
-		return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: query returned %d columns, want %d", p.typ, len(types), n))
-	}
 	cells := make([]cell, n)
 	dest := make([]any, n)
 	text := &rowText{}
 	for i := range cells {
-		cells[i] = cell{kind: p.cols[i].Kind, bit: types[i].DatabaseTypeName() == "BIT", zone: p.zone.loc, text: text}
+		cells[i] = cell{kind: p.cols[i].Kind, bit: bits[i], zone: p.zone.loc, text: text}
 		dest[i] = &cells[i]
 	}
 
 	var (
-		out     [][]any
-		vals    []any
-		prevInt int64
-		prevStr string
-		more    bool
+		out  [][]any
+		vals []any
+		more bool
 	)
-	// The first row must come after the cursor, like each row after the one
-	// before it.
-	havePrev := cursor != ""
-	if havePrev {
-		if p.intKey {
-			prevInt, _ = strconv.ParseInt(cursor, 10, 64) // parsed by Fetch
-		} else {
-			prevStr = cursor
-		}
-	}
-	keyField := p.cols[p.keyIdx].Field
+	keys := p.newKeyCheck(cursor)
 	for rows.Next() {
 		if len(out) == limit {
 			more = true
@@ -297,31 +358,21 @@ func (p *Provider) scan(rows *sql.Rows, limit int, cursor string) (domain.Batch,
 		key := cells[p.keyIdx].v
 		for i := range cells {
 			if cells[i].bad != "" {
-				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: column %s of %s: %s (declared kind %s)",
-					p.typ, p.cols[i].Field, p.rowName(key, len(out), cursor), cells[i].bad, p.cols[i].Kind))
+				return domain.Batch{}, p.badValue(i, cells[i].bad, key, len(out), cursor)
 			}
 		}
-		// Keyset paging skips or repeats rows unless keys are unique, not
-		// null and come in the order the server compares them in. What can
-		// be seen from here is checked.
+		var err error
 		switch k := key.(type) {
 		case nil:
-			return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s is NULL in %s; the key must be unique and not null",
-				p.typ, keyField, p.rowName(key, len(out), cursor)))
+			err = keys.null(len(out))
 		case int64:
-			if havePrev && k <= prevInt {
-				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s is not unique and ascending (%d came after %d); is it an integer column?",
-					p.typ, keyField, k, prevInt))
-			}
-			prevInt = k
+			err = keys.int(k)
 		case string:
-			if havePrev && k == prevStr {
-				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s is not unique (%s repeats)",
-					p.typ, keyField, quoteValue(k)))
-			}
-			prevStr = k
+			err = keys.text(k)
 		}
-		havePrev = true
+		if err != nil {
+			return domain.Batch{}, err
+		}
 		start := len(vals)
 		for i := range cells {
 			vals = append(vals, cells[i].v)
@@ -331,15 +382,154 @@ func (p *Provider) scan(rows *sql.Rows, limit int, cursor string) (domain.Batch,
 	if err := rows.Err(); err != nil {
 		return domain.Batch{}, err
 	}
-	b := domain.Batch{Rows: out, NextCursor: cursor, Done: !more}
-	if len(out) > 0 {
-		if p.intKey {
-			b.NextCursor = strconv.FormatInt(prevInt, 10)
-		} else {
-			b.NextCursor = prevStr
+	return domain.Batch{Rows: out, NextCursor: keys.cursor(), Done: !more}, nil
+}
+
+// scanText is scan with the rows appended to out as text, read from the
+// driver.
+func (p *Provider) scanText(rows *rawRows, limit int, cursor string, out *domain.TextRows) (domain.Batch, error) {
+	n := len(p.cols)
+	if got := len(rows.rows.Columns()); got != n {
+		return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: query returned %d columns, want %d", p.typ, got, n))
+	}
+	bits := rows.bits()
+	out.Reset(n)
+	cells := make([]textCell, n)
+	for i := range cells {
+		cells[i] = textCell{typed: cell{kind: p.cols[i].Kind, bit: bits[i], zone: p.zone.loc}, utc: p.zone.loc == time.UTC, out: out}
+	}
+	vals := make([]driver.Value, n)
+	more := false
+	keys := p.newKeyCheck(cursor)
+	for {
+		err := rows.rows.Next(vals)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return domain.Batch{}, err
+		}
+		row := out.Len()
+		if row == limit {
+			more = true
+			break
+		}
+		for i := range cells {
+			if err := cells[i].Scan(vals[i]); err != nil {
+				return domain.Batch{}, err
+			}
+		}
+		key := out.Cell(row, p.keyIdx)
+		for i := range cells {
+			if bad := cells[i].typed.bad; bad != "" {
+				return domain.Batch{}, p.badValue(i, bad, p.textKey(key), row, cursor)
+			}
+		}
+		switch {
+		case key == nil:
+			err = keys.null(row)
+		case p.intKey:
+			k, perr := strconv.ParseInt(string(key), 10, 64)
+			if perr != nil {
+				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s: %w", p.typ, p.cols[p.keyIdx].Field, perr))
+			}
+			err = keys.int(k)
+		default:
+			err = keys.textBytes(key)
+		}
+		if err != nil {
+			return domain.Batch{}, err
 		}
 	}
-	return b, nil
+	return domain.Batch{NextCursor: keys.cursor(), Done: !more}, nil
+}
+
+// textKey is a key cell's value for rowName.
+func (p *Provider) textKey(key []byte) any {
+	if key == nil {
+		return nil
+	}
+	if p.intKey {
+		if k, err := strconv.ParseInt(string(key), 10, 64); err == nil {
+			return k
+		}
+	}
+	return string(key)
+}
+
+// badValue is the error for a value that does not fit its column's kind.
+func (p *Provider) badValue(col int, bad string, key any, row int, cursor string) error {
+	return domain.Permanent(fmt.Errorf("sql export type %q: column %s of %s: %s (declared kind %s)",
+		p.typ, p.cols[col].Field, p.rowName(key, row, cursor), bad, p.cols[col].Kind))
+}
+
+// keyCheck follows the keys of a batch's rows. Keyset paging skips or
+// repeats rows unless keys are unique, not null and come in the order the
+// server compares them in; what can be seen from here is checked. The
+// first row must come after the cursor, like each row after the one
+// before it.
+type keyCheck struct {
+	p       *Provider
+	cursor0 string
+	have    bool // a key to compare with: the cursor's or a row's
+	seen    bool // a row's
+	prevInt int64
+	prevStr []byte
+}
+
+func (p *Provider) newKeyCheck(cursor string) *keyCheck {
+	k := &keyCheck{p: p, cursor0: cursor, have: cursor != ""}
+	if k.have {
+		if p.intKey {
+			k.prevInt, _ = strconv.ParseInt(cursor, 10, 64) // parsed by fetch
+		} else {
+			k.prevStr = []byte(cursor)
+		}
+	}
+	return k
+}
+
+func (k *keyCheck) null(row int) error {
+	return domain.Permanent(fmt.Errorf("sql export type %q: key %s is NULL in %s; the key must be unique and not null",
+		k.p.typ, k.p.cols[k.p.keyIdx].Field, k.p.rowName(nil, row, k.cursor0)))
+}
+
+func (k *keyCheck) int(n int64) error {
+	if k.have && n <= k.prevInt {
+		return domain.Permanent(fmt.Errorf("sql export type %q: key %s is not unique and ascending (%d came after %d); is it an integer column?",
+			k.p.typ, k.p.cols[k.p.keyIdx].Field, n, k.prevInt))
+	}
+	k.prevInt, k.have, k.seen = n, true, true
+	return nil
+}
+
+func (k *keyCheck) text(s string) error {
+	if k.have && s == string(k.prevStr) {
+		return domain.Permanent(fmt.Errorf("sql export type %q: key %s is not unique (%s repeats)",
+			k.p.typ, k.p.cols[k.p.keyIdx].Field, quoteValue(s)))
+	}
+	k.prevStr, k.have, k.seen = append(k.prevStr[:0], s...), true, true
+	return nil
+}
+
+func (k *keyCheck) textBytes(b []byte) error {
+	if k.have && string(b) == string(k.prevStr) {
+		return k.text(string(b))
+	}
+	k.prevStr, k.have, k.seen = append(k.prevStr[:0], b...), true, true
+	return nil
+}
+
+// cursor is the batch's NextCursor: the last row's key, or the cursor it
+// started from when it had no rows.
+func (k *keyCheck) cursor() string {
+	switch {
+	case !k.seen:
+		return k.cursor0
+	case k.p.intKey:
+		return strconv.FormatInt(k.prevInt, 10)
+	}
+	return string(k.prevStr)
 }
 
 // rowName names a row in an error message by its key when it has one.

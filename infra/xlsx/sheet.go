@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/xuri/excelize/v2"
 
@@ -40,6 +41,7 @@ const (
 // the row number, one of the tails, the value and valueEnd or textEnd.
 type column struct {
 	name  string
+	kind  domain.ValueKind
 	width float64
 	open  string // `<c r="B`
 	// Tails for a number, a time, a boolean and a string (with and
@@ -52,6 +54,7 @@ func newColumn(i int, c domain.SheetColumn, style, timeStyle int) column {
 	s := styleAttr(style)
 	return column{
 		name:      c.Field,
+		kind:      c.Kind,
 		width:     width(c),
 		open:      `<c r="` + letters,
 		number:    `"` + s + `><v>`,
@@ -141,6 +144,147 @@ func (x *Writer) appendRow(values []any) error {
 	}
 	x.buf = append(b, `</row>`...)
 	return nil
+}
+
+// appendTextRow is appendRow for a row given as the canonical text of
+// each column's kind (domain.TextRowWriter): text and decimals go in as
+// they came, integers too when Excel holds them exactly, times are read
+// without the time package's general parser.
+func (x *Writer) appendTextRow(cells [][]byte) error {
+	x.num = strconv.AppendInt(x.num[:0], int64(x.sheetRows)+2, 10)
+	num := x.num
+	b := append(x.buf, `<row r="`...)
+	b = append(b, num...)
+	b = append(b, `">`...)
+	for i, cell := range cells {
+		if cell == nil {
+			continue // an empty cell is no element at all
+		}
+		c := &x.cols[i]
+		s := view(cell)
+		switch c.kind {
+		case domain.KindString:
+			b = c.appendText(b, num, s)
+		case domain.KindInt:
+			if shortInt(cell) {
+				b = c.start(b, num, c.number)
+				b = append(b, cell...)
+				b = append(b, valueEnd...)
+				continue
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("column %q: invalid integer %q", c.name, s)
+			}
+			b = c.appendInt(b, num, n)
+		case domain.KindDecimal:
+			var err error
+			if b, err = c.appendDecimal(b, num, s); err != nil {
+				return err
+			}
+		case domain.KindBool:
+			switch s {
+			case "true":
+				b = c.appendBool(b, num, true)
+			case "false":
+				b = c.appendBool(b, num, false)
+			default:
+				return fmt.Errorf("column %q: invalid boolean %q", c.name, s)
+			}
+		case domain.KindTime:
+			t, ok := parseUTC(cell)
+			if !ok {
+				var err error
+				if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+					return fmt.Errorf("column %q: invalid time %q", c.name, s)
+				}
+			}
+			b = c.appendTime(b, num, t)
+		default:
+			return fmt.Errorf("column %q: unknown kind %q", c.name, c.kind)
+		}
+	}
+	x.buf = append(b, `</row>`...)
+	return nil
+}
+
+// view is the text of b as a string without copying it, for the append
+// functions, which read their string and keep nothing of it. b must not
+// change while the string is in use.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// shortInt reports whether b is an integer of at most 15 digits, which
+// Excel holds exactly and the file can take as it is.
+func shortInt(b []byte) bool {
+	d := b
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > maxExactDigits || (len(d) > 1 && d[0] == '0') {
+		return false
+	}
+	for _, ch := range d {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+	}
+	return len(b) > 1 || b[0] != '-'
+}
+
+// parseUTC reads the canonical time text "2006-01-02T15:04:05Z", with an
+// optional fraction of up to nine digits before the Z; false for any
+// other form, which the caller parses in full.
+func parseUTC(b []byte) (time.Time, bool) {
+	if len(b) < 20 || b[len(b)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	digits := func(from, to int) (int, bool) {
+		n := 0
+		for _, ch := range b[from:to] {
+			if ch < '0' || ch > '9' {
+				return 0, false
+			}
+			n = n*10 + int(ch-'0')
+		}
+		return n, true
+	}
+	if b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	var f [6]int
+	for i, at := range [6]int{0, 5, 8, 11, 14, 17} {
+		w := 2
+		if i == 0 {
+			w = 4
+		}
+		n, ok := digits(at, at+w)
+		if !ok {
+			return time.Time{}, false
+		}
+		f[i] = n
+	}
+	nsec := 0
+	if len(b) > 20 {
+		frac := b[19 : len(b)-1]
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		n, ok := digits(20, len(b)-1)
+		if !ok {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			n *= 10
+		}
+		nsec = n
+	}
+	t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], nsec, time.UTC)
+	// time.Date normalises what does not exist (30 February); such text
+	// is not canonical, and the full parser refuses it.
+	if t.Day() != f[2] || t.Hour() != f[3] || t.Minute() != f[4] || t.Second() != f[5] || int(t.Month()) != f[1] {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func (c *column) start(b, num []byte, tail string) []byte {

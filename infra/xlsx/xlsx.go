@@ -82,6 +82,9 @@ type Writer struct {
 	// buf gathers XML until flushSize; num is the current row's number.
 	buf []byte
 	num []byte
+	// deflate compresses the gathered XML on a goroutine of its own while
+	// the next rows are formatted (see deflater).
+	deflate *deflater
 
 	err    error // a failure that leaves the workbook unusable
 	closed bool
@@ -133,7 +136,9 @@ func NewWithOptions(w io.Writer, cols []domain.SheetColumn, opts Options) (*Writ
 		fw, err = flate.NewWriter(w, opts.Level)
 		return fw, err
 	})
+	x.deflate = startDeflater(make([]byte, 0, flushSize+4096))
 	if err := x.prepare(cols); err != nil {
+		x.deflate.stop()
 		_ = x.file.Close()
 		return nil, err
 	}
@@ -186,16 +191,27 @@ func (x *Writer) prepare(cols []domain.SheetColumn) error {
 // error, since writing it again fails again, and leaves the writer
 // usable; a failure to write to w is final.
 func (x *Writer) WriteRow(values []any) error {
+	return x.writeRow(len(values), func() error { return x.appendRow(values) })
+}
+
+// WriteTextRow is WriteRow for a row given as the canonical text of each
+// column's kind (domain.TextRowWriter).
+func (x *Writer) WriteTextRow(cells [][]byte) error {
+	return x.writeRow(len(cells), func() error { return x.appendTextRow(cells) })
+}
+
+// writeRow adds the row appendRow appends to x.buf.
+func (x *Writer) writeRow(n int, appendRow func() error) error {
 	switch {
 	case x.closed:
 		return ErrClosed
 	case x.err != nil:
 		return x.err
-	case len(values) != len(x.cols):
-		return domain.Permanent(fmt.Errorf("row has %d values, want %d", len(values), len(x.cols)))
+	case n != len(x.cols):
+		return domain.Permanent(fmt.Errorf("row has %d values, want %d", n, len(x.cols)))
 	}
 	start := len(x.buf)
-	if err := x.appendRow(values); err != nil {
+	if err := appendRow(); err != nil {
 		x.buf = x.buf[:start]
 		return domain.Permanent(err)
 	}
@@ -209,7 +225,7 @@ func (x *Writer) WriteRow(values []any) error {
 			return err
 		}
 		start = len(x.buf)
-		if err := x.appendRow(values); err != nil {
+		if err := appendRow(); err != nil {
 			x.buf = x.buf[:start]
 			return err
 		}
@@ -230,6 +246,7 @@ func (x *Writer) Close() (sheets int, err error) {
 		return 0, ErrClosed
 	}
 	x.closed = true
+	defer x.deflate.stop()
 	defer func() {
 		if cerr := x.file.Close(); cerr != nil && err == nil {
 			sheets, err = 0, fmt.Errorf("release workbook: %w", cerr)
@@ -277,6 +294,7 @@ func (x *Writer) Abort() error {
 		return nil
 	}
 	x.closed = true
+	x.deflate.stop()
 	if err := x.file.Close(); err != nil {
 		return fmt.Errorf("release workbook: %w", err)
 	}
@@ -309,19 +327,29 @@ func (x *Writer) startSheet() error {
 	return nil
 }
 
-// endSheet writes the rest of the current sheet.
+// endSheet writes the rest of the current sheet and waits until it is
+// compressed, so the zip can take the next entry.
 func (x *Writer) endSheet() error {
 	x.buf = append(x.buf, sheetEnd...)
-	return x.flush()
-}
-
-// flush hands the gathered XML to the current sheet's compressor.
-func (x *Writer) flush() error {
-	if _, err := x.part.Write(x.buf); err != nil {
+	if err := x.flush(); err != nil {
+		return err
+	}
+	if err := x.deflate.wait(); err != nil {
 		x.err = fmt.Errorf("write %s: %w", sheetName(x.sheets), err)
 		return x.err
 	}
-	x.buf = x.buf[:0]
+	return nil
+}
+
+// flush hands the gathered XML to the current sheet's compressor and
+// goes on in the other buffer.
+func (x *Writer) flush() error {
+	buf, err := x.deflate.write(x.part, x.buf)
+	if err != nil {
+		x.err = fmt.Errorf("write %s: %w", sheetName(x.sheets), err)
+		return x.err
+	}
+	x.buf = buf[:0]
 	return nil
 }
 
@@ -373,4 +401,79 @@ func (p *partsZip) check() error {
 		}
 	}
 	return nil
+}
+
+// deflater writes sheet XML into its zip entry, which deflates it, on a
+// goroutine of its own: at level 1 deflating takes about as long as
+// formatting the rows, and the two now overlap instead of taking turns.
+// Two buffers take turns, one being filled while the other is compressed,
+// so at most one is in flight and memory stays fixed. Only the goroutine
+// touches the zip between write and wait.
+type deflater struct {
+	jobs    chan deflateJob
+	results chan deflateResult
+	spare   []byte
+	pending bool // a buffer is being compressed
+	done    chan struct{}
+}
+
+type deflateJob struct {
+	w   io.Writer
+	buf []byte
+}
+
+type deflateResult struct {
+	buf []byte
+	err error
+}
+
+func startDeflater(spare []byte) *deflater {
+	d := &deflater{
+		jobs:    make(chan deflateJob),
+		results: make(chan deflateResult, 1),
+		spare:   spare,
+		done:    make(chan struct{}),
+	}
+	jobs := d.jobs // stop clears the field
+	go func() {
+		defer close(d.done)
+		for j := range jobs {
+			_, err := j.w.Write(j.buf)
+			d.results <- deflateResult{buf: j.buf, err: err}
+		}
+	}()
+	return d
+}
+
+// write starts writing buf to w and returns the buffer to fill next. An
+// error is that of an earlier write.
+func (d *deflater) write(w io.Writer, buf []byte) ([]byte, error) {
+	if err := d.wait(); err != nil {
+		return nil, err
+	}
+	next := d.spare
+	d.spare, d.pending = nil, true
+	d.jobs <- deflateJob{w: w, buf: buf}
+	return next, nil
+}
+
+// wait waits until the buffer in flight is written.
+func (d *deflater) wait() error {
+	if !d.pending {
+		return nil
+	}
+	r := <-d.results
+	d.spare, d.pending = r.buf, false
+	return r.err
+}
+
+// stop ends the goroutine once the buffer in flight is written.
+func (d *deflater) stop() {
+	if d.jobs == nil {
+		return
+	}
+	_ = d.wait()
+	close(d.jobs)
+	d.jobs = nil
+	<-d.done
 }

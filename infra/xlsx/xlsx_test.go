@@ -508,3 +508,60 @@ func tempFiles(t *testing.T) map[string]bool {
 	}
 	return m
 }
+
+// A row given as text (domain.TextRowWriter) makes the same sheet XML as
+// the same values given as Go values, across sheets; bad text is refused
+// like a bad value.
+func TestWriteTextRowMatchesWriteRow(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{col("s", "S", domain.KindString), col("n", "N", domain.KindInt), col("d", "D", domain.KindDecimal),
+		col("b", "B", domain.KindBool), col("t", "T", domain.KindTime)}
+	type pair struct {
+		vals  []any
+		cells []string // "\x00" is NULL
+	}
+	rows := []pair{
+		{[]any{" a&b<c>_x0041_ ", int64(-12), domain.Decimal("-0.50"), true, time.Date(2024, 3, 5, 13, 45, 30, 500_000_000, time.UTC)},
+			[]string{" a&b<c>_x0041_ ", "-12", "-0.50", "true", "2024-03-05T13:45:30.5Z"}},
+		{[]any{"", int64(1234567890123456789), domain.Decimal("12345678901234567.5"), false, time.Date(1900, 2, 28, 6, 0, 0, 0, time.UTC)},
+			[]string{"", "1234567890123456789", "12345678901234567.5", "false", "1900-02-28T06:00:00Z"}},
+		{[]any{nil, int64(999999999999999), nil, nil, time.Date(1850, 1, 1, 0, 0, 0, 0, time.UTC)},
+			[]string{"\x00", "999999999999999", "\x00", "\x00", "1850-01-01T00:00:00Z"}},
+		{[]any{"x\ry", int64(0), domain.Decimal("0"), nil, time.Date(2026, 1, 1, 0, 0, 1, 123456789, time.UTC)},
+			[]string{"x\ry", "0", "0", "\x00", "2026-01-01T00:00:01.123456789Z"}},
+	}
+	var typed, text bytes.Buffer
+	opts := xlsx.Options{SheetRows: 3}
+	tw, err := xlsx.NewWithOptions(&typed, cols, opts)
+	require.NoError(t, err)
+	xw, err := xlsx.NewWithOptions(&text, cols, opts)
+	require.NoError(t, err)
+	for _, r := range rows {
+		cells := make([][]byte, len(r.cells))
+		for i, c := range r.cells {
+			if c != "\x00" {
+				cells[i] = []byte(c)
+			}
+		}
+		require.NoError(t, tw.WriteRow(r.vals))
+		require.NoError(t, xw.WriteTextRow(cells))
+	}
+	for _, bad := range [][]string{{"", "1.5", "0", "true", "2026-01-01T00:00:00Z"}, {"", "1", "1e3", "true", "2026-01-01T00:00:00Z"},
+		{"", "1", "0", "yes", "2026-01-01T00:00:00Z"}, {"", "1", "0", "true", "2026-02-30T00:00:00Z"}} {
+		cells := make([][]byte, len(bad))
+		for i, c := range bad {
+			cells[i] = []byte(c)
+		}
+		err := xw.WriteTextRow(cells)
+		require.True(t, domain.IsPermanent(err), "%q: %v", bad, err)
+	}
+	ts, err := tw.Close()
+	require.NoError(t, err)
+	xs, err := xw.Close()
+	require.NoError(t, err)
+	require.Equal(t, 2, ts)
+	require.Equal(t, ts, xs)
+	for n := 1; n <= ts; n++ {
+		require.Equal(t, sheetXML(t, typed.Bytes(), n), sheetXML(t, text.Bytes(), n), "sheet %d", n)
+	}
+}
