@@ -26,8 +26,11 @@ type prefetcher struct {
 	// provider hands its rows over as text (TextFetcher): fetchAhead+2 of
 	// them, reused, so they also bound the batches alive.
 	free chan *TextRows
-	stop context.CancelFunc
-	done chan struct{}
+	// stream is the export being read in one pass, when the provider can
+	// (TextStreamer); opened by the first fetch, closed by run.
+	stream TextStream
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 // fetched is one batch handed to the writer, or why there are no more.
@@ -80,6 +83,13 @@ func (p *prefetcher) run(ctx context.Context, typ string, prov Provider, req Fet
 		}
 	}()
 	req.Cursor = ""
+	defer func() {
+		if p.stream != nil {
+			if err := p.stream.Close(); err != nil {
+				log.Debug("close stream", "err", err)
+			}
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			return
@@ -129,7 +139,20 @@ func (p *prefetcher) fetch(ctx context.Context, prov Provider, req FetchRequest)
 		return Batch{}, nil, context.Cause(ctx)
 	}
 	text.Reset(len(prov.Fields()))
-	b, err := prov.(TextFetcher).FetchText(ctx, req, text)
+	var (
+		b   Batch
+		err error
+	)
+	if s, ok := prov.(TextStreamer); ok {
+		if p.stream == nil {
+			p.stream, err = s.StreamText(ctx, req)
+		}
+		if err == nil {
+			b, err = p.stream.Next(ctx, text)
+		}
+	} else {
+		b, err = prov.(TextFetcher).FetchText(ctx, req, text)
+	}
 	if err != nil {
 		p.Release(text)
 		return Batch{}, nil, err

@@ -162,6 +162,32 @@ type TextFetcher interface {
 	FetchText(ctx context.Context, req FetchRequest, into *TextRows) (Batch, error)
 }
 
+// TextStreamer is a TextFetcher that can also read an export in one pass:
+// a database that sends a long result while the rows are written, instead
+// of answering one short query per batch and idling between them (each
+// batch's rows sit in the socket's buffer before the next query is sent,
+// so the database and the reader take turns). The runner streams when the
+// provider offers it.
+type TextStreamer interface {
+	TextFetcher
+	// StreamText starts reading req's export after req.Cursor, in batches
+	// of req.Limit rows.
+	StreamText(ctx context.Context, req FetchRequest) (TextStream, error)
+}
+
+// TextStream is an export being read in one pass (TextStreamer). Its
+// batches are what FetchText would return one after another: each
+// NextCursor a place to resume from, Done on the last (which may be
+// empty).
+type TextStream interface {
+	// Next appends the next batch's rows to into (reset, for rows of
+	// len(Fields()) cells). ctx bounds this call.
+	Next(ctx context.Context, into *TextRows) (Batch, error)
+	// Close ends the stream and releases what it holds; it must be called,
+	// also after an error or the last batch.
+	Close() error
+}
+
 // TextRowWriter is a SheetWriter that can write a row given as text.
 type TextRowWriter interface {
 	// WriteTextRow writes one data row: cells in column order, each the

@@ -83,7 +83,7 @@ func (p *Pools) db(dsn string, z zone, cfg *mysqldriver.Config) (*sql.DB, error)
 	if db, ok := p.dbs[key]; ok {
 		return db, nil
 	}
-	conn, err := mysqldriver.NewConnector(cfg)
+	conn, err := newWireConnector(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/downloadcenter/dc/domain"
@@ -59,6 +60,8 @@ type Provider struct {
 	intKey  bool
 	params  map[string]Param
 	names   []string // the param bound at each placeholder, in order
+	query   query    // the user's query, for statements with literals (wire path)
+	key     string
 	stmts   statements
 	timeout time.Duration
 	zone    zone
@@ -102,6 +105,8 @@ func New(cfg Config, pools *Pools, getenv func(string) string) (*Provider, error
 		cols:    append([]Column(nil), cfg.Columns...),
 		params:  make(map[string]Param, len(cfg.Params)),
 		names:   q.names,
+		query:   q,
+		key:     cfg.Key,
 		timeout: cfg.Timeout,
 		zone:    z,
 		db:      db,
@@ -184,8 +189,9 @@ func (p *Provider) Fetch(ctx context.Context, req domain.FetchRequest) (domain.B
 }
 
 // FetchText is Fetch with the rows as text (domain.TextFetcher): what the
-// runner uses, sparing a Go value per cell. It reads the driver's rows
-// directly (see raw.go).
+// runner uses, sparing a Go value per cell. Where it can, it reads the
+// result off the connection's socket itself (the wire path, wire.go),
+// else the driver's rows directly (raw.go).
 func (p *Provider) FetchText(ctx context.Context, req domain.FetchRequest, into *domain.TextRows) (domain.Batch, error) {
 	stmt, args, limit, err := p.batchQuery(req)
 	if err != nil {
@@ -201,6 +207,20 @@ func (p *Provider) FetchText(ctx context.Context, req domain.FetchRequest, into 
 	var b domain.Batch
 	op := "query"
 	err = conn.Raw(func(dc any) error {
+		if wc, ok := dc.(*wireConn); ok && wc.sock != nil {
+			if lit, ok := p.literalBatch(req, limit+1); ok {
+				rows, err := wc.query(qctx, lit)
+				if err != nil {
+					return err
+				}
+				op = "read rows"
+				b, err = p.scanWire(rows, limit, req.Cursor, into)
+				if cerr := rows.close(); err == nil {
+					err = cerr
+				}
+				return err
+			}
+		}
 		rows, err := queryRaw(qctx, dc, stmt, args)
 		if err != nil {
 			return err
@@ -219,6 +239,41 @@ func (p *Provider) FetchText(ctx context.Context, req domain.FetchRequest, into 
 		return domain.Batch{}, p.fail(ctx, qctx, op, err)
 	}
 	return b, nil
+}
+
+// literalBatch is the statement of the rows after req.Cursor, at most
+// limit of them, with its values written into it as SQL literals
+// (sqlLiteral), for the wire path, which sends a query as text. It
+// returns false when a value has no literal form here; the driver then
+// binds them.
+func (p *Provider) literalBatch(req domain.FetchRequest, limit int) (string, bool) {
+	bound, err := parseParams(p.params, p.zone.loc, req.Params)
+	if err != nil {
+		return "", false // batchQuery accepted them: not reached
+	}
+	ok := true
+	inner := p.query.render(func(name string) string {
+		lit, lok := sqlLiteral(bound[name], p.zone.loc)
+		ok = ok && lok
+		if p.params[name].Kind == domain.KindDecimal {
+			return strings.Replace(decimalCast, "?", lit, 1)
+		}
+		return lit
+	})
+	after := ""
+	if req.Cursor != "" {
+		c, err := p.parseCursor(req.Cursor)
+		if err != nil {
+			return "", false
+		}
+		var cok bool
+		after, cok = sqlLiteral(c, p.zone.loc)
+		ok = ok && cok
+	}
+	if !ok {
+		return "", false
+	}
+	return batchSQL(inner, p.cols, p.key, after, strconv.Itoa(limit)), true
 }
 
 // batchQuery is the statement and args of the batch after req.Cursor,
@@ -392,12 +447,8 @@ func (p *Provider) scanText(rows *rawRows, limit int, cursor string, out *domain
 	if got := len(rows.rows.Columns()); got != n {
 		return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: query returned %d columns, want %d", p.typ, got, n))
 	}
-	bits := rows.bits()
 	out.Reset(n)
-	cells := make([]textCell, n)
-	for i := range cells {
-		cells[i] = textCell{typed: cell{kind: p.cols[i].Kind, bit: bits[i], zone: p.zone.loc}, utc: p.zone.loc == time.UTC, out: out}
-	}
+	cells := p.textCells(rows.bits(), out)
 	vals := make([]driver.Value, n)
 	more := false
 	keys := p.newKeyCheck(cursor)
@@ -419,29 +470,84 @@ func (p *Provider) scanText(rows *rawRows, limit int, cursor string, out *domain
 				return domain.Batch{}, err
 			}
 		}
-		key := out.Cell(row, p.keyIdx)
-		for i := range cells {
-			if bad := cells[i].typed.bad; bad != "" {
-				return domain.Batch{}, p.badValue(i, bad, p.textKey(key), row, cursor)
-			}
-		}
-		switch {
-		case key == nil:
-			err = keys.null(row)
-		case p.intKey:
-			k, perr := strconv.ParseInt(string(key), 10, 64)
-			if perr != nil {
-				return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: key %s: %w", p.typ, p.cols[p.keyIdx].Field, perr))
-			}
-			err = keys.int(k)
-		default:
-			err = keys.textBytes(key)
-		}
-		if err != nil {
+		if err := p.checkTextRow(cells, keys, row, cursor); err != nil {
 			return domain.Batch{}, err
 		}
 	}
 	return domain.Batch{NextCursor: keys.cursor(), Done: !more}, nil
+}
+
+// scanWire is scanText for a result read off the wire.
+func (p *Provider) scanWire(rows *wireRows, limit int, cursor string, out *domain.TextRows) (domain.Batch, error) {
+	n := len(p.cols)
+	if got := len(rows.cols); got != n {
+		return domain.Batch{}, domain.Permanent(fmt.Errorf("sql export type %q: query returned %d columns, want %d", p.typ, got, n))
+	}
+	bits := make([]bool, n)
+	for i, c := range rows.cols {
+		bits[i] = c.typ == typeBit
+	}
+	out.Reset(n)
+	cells := p.textCells(bits, out)
+	more := false
+	keys := p.newKeyCheck(cursor)
+	for {
+		ok, err := rows.next()
+		if err != nil {
+			return domain.Batch{}, err
+		}
+		if !ok {
+			break
+		}
+		row := out.Len()
+		if row == limit {
+			more = true
+			break
+		}
+		for i, b := range rows.cells {
+			if err := cells[i].scanWire(rows.cols[i], b); err != nil {
+				return domain.Batch{}, err
+			}
+		}
+		if err := p.checkTextRow(cells, keys, row, cursor); err != nil {
+			return domain.Batch{}, err
+		}
+	}
+	return domain.Batch{NextCursor: keys.cursor(), Done: !more}, nil
+}
+
+// textCells returns the cells that append a row to out, one per column;
+// bits tells which columns are BITs.
+func (p *Provider) textCells(bits []bool, out *domain.TextRows) []textCell {
+	cells := make([]textCell, len(p.cols))
+	for i := range cells {
+		cells[i] = textCell{typed: cell{kind: p.cols[i].Kind, bit: bits[i], zone: p.zone.loc}, utc: p.zone.loc == time.UTC, out: out}
+	}
+	return cells
+}
+
+// checkTextRow checks the row just appended: every value of its kind, the
+// key not NULL and after the one before.
+func (p *Provider) checkTextRow(cells []textCell, keys *keyCheck, row int, cursor string) error {
+	out := cells[0].out
+	key := out.Cell(row, p.keyIdx)
+	for i := range cells {
+		if bad := cells[i].typed.bad; bad != "" {
+			return p.badValue(i, bad, p.textKey(key), row, cursor)
+		}
+	}
+	switch {
+	case key == nil:
+		return keys.null(row)
+	case p.intKey:
+		k, ok := atoi64(key) // the canonical text of an int
+		if !ok {
+			_, err := strconv.ParseInt(string(key), 10, 64)
+			return domain.Permanent(fmt.Errorf("sql export type %q: key %s: %w", p.typ, p.cols[p.keyIdx].Field, err))
+		}
+		return keys.int(k)
+	}
+	return keys.textBytes(key)
 }
 
 // textKey is a key cell's value for rowName.

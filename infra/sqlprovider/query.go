@@ -2,7 +2,9 @@ package sqlprovider
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // query is a parsed named query: the SQL text split around its params.
@@ -200,23 +202,69 @@ type statements struct {
 	count string
 }
 
-// buildStatements wraps the user's query as a derived table. The newlines
-// around it end a trailing "-- comment" before the wrapper continues.
+// buildStatements wraps the user's query as a derived table (batchSQL).
 func buildStatements(inner string, cols []Column, key string) statements {
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
-	for i, c := range cols {
-		if i > 0 {
-			sel.WriteString(", ")
-		}
-		sel.WriteString("dc_q.")
-		sel.WriteString(quoteIdent(c.Field))
-	}
-	from := " FROM (\n" + inner + "\n) AS dc_q"
-	k := "dc_q." + quoteIdent(key)
 	return statements{
-		first: sel.String() + from + " ORDER BY " + k + " LIMIT ?",
-		next:  sel.String() + from + " WHERE " + k + " > ? ORDER BY " + k + " LIMIT ?",
+		first: batchSQL(inner, cols, key, "", "?"),
+		next:  batchSQL(inner, cols, key, "?", "?"),
 		count: "SELECT COUNT(*) FROM (\n" + inner + "\n) AS dc_q",
 	}
+}
+
+// batchSQL is a keyset batch: the rows of inner after the key value after
+// (none when empty), in key order, at most limit of them; after and limit
+// are placeholders or literals. The newlines around inner end a trailing
+// "-- comment" before the wrapper continues.
+func batchSQL(inner string, cols []Column, key, after, limit string) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("dc_q.")
+		b.WriteString(quoteIdent(c.Field))
+	}
+	k := "dc_q." + quoteIdent(key)
+	b.WriteString(" FROM (\n" + inner + "\n) AS dc_q")
+	if after != "" {
+		b.WriteString(" WHERE " + k + " > " + after)
+	}
+	b.WriteString(" ORDER BY " + k + " LIMIT " + limit)
+	return b.String()
+}
+
+// sqlLiteral writes a bound value as a SQL literal that means the same in
+// every sql_mode and client character set: integers and booleans as
+// digits, times quoted in the connection's zone as the driver writes
+// them, strings quoted with each quote doubled. A string holding a
+// backslash or a NUL has no such form (a backslash escapes unless
+// NO_BACKSLASH_ESCAPES is on) and is refused, as is any other type.
+func sqlLiteral(v any, zone *time.Location) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return "NULL", true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case bool:
+		if v {
+			return "1", true
+		}
+		return "0", true
+	case string:
+		if strings.ContainsAny(v, "\\\x00") {
+			return "", false
+		}
+		return "'" + strings.ReplaceAll(v, "'", "''") + "'", true
+	case time.Time:
+		if v.IsZero() {
+			return "'0000-00-00'", true
+		}
+		t := v.In(zone)
+		if t.Year() < 1 || t.Year() > 9999 {
+			return "", false
+		}
+		return "'" + t.Format("2006-01-02 15:04:05.999999") + "'", true
+	}
+	return "", false
 }

@@ -41,6 +41,10 @@ func dialBuffered(timeout time.Duration) func(ctx context.Context, network, addr
 		if _, ok := conn.(syscall.Conn); !ok {
 			return conn, nil
 		}
-		return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufferSize)}, nil
+		bc := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufferSize)}
+		if slot, ok := ctx.Value(socketSlotKey{}).(*socketSlot); ok {
+			slot.sock = bc // for the wire path (wire.go)
+		}
+		return bc, nil
 	}
 }

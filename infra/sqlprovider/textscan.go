@@ -22,19 +22,31 @@ type textCell struct {
 	out   *domain.TextRows
 }
 
-// Scan implements sql.Scanner.
+// Scan implements sql.Scanner, for the driver's values.
 func (c *textCell) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		c.scanNull()
+		return nil
+	case []byte:
+		return c.scanBytes(v)
+	case int64:
+		return c.scanInt(v)
+	}
+	return c.scanTyped(src)
+}
+
+// scanNull appends a NULL.
+func (c *textCell) scanNull() {
+	c.typed.bad = ""
+	c.out.AppendNull()
+}
+
+// scanBytes appends a value that arrived as bytes: text, or a BIT's bytes.
+func (c *textCell) scanBytes(v []byte) error {
 	t := &c.typed
 	t.bad = ""
-	if src == nil {
-		c.out.AppendNull()
-		return nil
-	}
-	switch v := src.(type) {
-	case []byte:
-		if t.bit {
-			break
-		}
+	if !t.bit {
 		switch t.kind {
 		case domain.KindString:
 			if !utf8.Valid(v) {
@@ -60,16 +72,28 @@ func (c *textCell) Scan(src any) error {
 				}
 			}
 		}
-	case int64:
-		switch t.kind {
-		case domain.KindInt:
-			c.out.EndCell(strconv.AppendInt(c.out.Text(), v, 10))
-			return nil
-		case domain.KindBool:
-			c.out.EndCell(strconv.AppendBool(c.out.Text(), v != 0))
-			return nil
-		}
 	}
+	return c.scanTyped(v)
+}
+
+// scanInt appends a value of an integer column.
+func (c *textCell) scanInt(v int64) error {
+	c.typed.bad = ""
+	switch c.typed.kind {
+	case domain.KindInt:
+		c.out.EndCell(strconv.AppendInt(c.out.Text(), v, 10))
+		return nil
+	case domain.KindBool:
+		c.out.EndCell(strconv.AppendBool(c.out.Text(), v != 0))
+		return nil
+	}
+	return c.scanTyped(v)
+}
+
+// scanTyped appends any other value through the typed conversion.
+func (c *textCell) scanTyped(src any) error {
+	t := &c.typed
+	t.bad = ""
 	if err := t.Scan(src); err != nil {
 		return err
 	}
@@ -85,6 +109,98 @@ func (c *textCell) Scan(src any) error {
 	}
 	c.out.EndCell(b)
 	return nil
+}
+
+// scanWire appends a cell read off the wire (wire.go), nil for NULL,
+// converted first as the driver converts a text row's cell (integers
+// parsed, floats parsed, anything else bytes), so both paths see the same
+// values.
+func (c *textCell) scanWire(col wireColumn, b []byte) error {
+	if b == nil {
+		c.scanNull()
+		return nil
+	}
+	switch col.typ {
+	case typeTiny, typeShort, typeInt24, typeYear, typeLong:
+		n, err := parseWireInt(b)
+		if err != nil {
+			return err
+		}
+		return c.scanInt(n)
+	case typeLongLong:
+		if col.flags&flagUnsigned == 0 {
+			n, err := parseWireInt(b)
+			if err != nil {
+				return err
+			}
+			return c.scanInt(n)
+		}
+		n, err := strconv.ParseUint(string(b), 10, 64)
+		if err != nil {
+			return err
+		}
+		return c.scanTyped(n)
+	case typeFloat:
+		f, err := strconv.ParseFloat(string(b), 32)
+		if err != nil {
+			return err
+		}
+		return c.scanTyped(float32(f))
+	case typeDouble:
+		f, err := strconv.ParseFloat(string(b), 64)
+		if err != nil {
+			return err
+		}
+		return c.scanTyped(f)
+	}
+	return c.scanBytes(b)
+}
+
+// atoi64 reads a base-10 int64 as the server writes one: an optional '-'
+// and digits (a ZEROFILL column's leading zeros included).
+func atoi64(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	d := b
+	if neg {
+		d = b[1:]
+	}
+	if len(d) == 0 || len(d) > 19+len(d)-len(trimZeros(d)) {
+		return 0, false
+	}
+	var n uint64
+	for _, ch := range d {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(ch-'0')
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// trimZeros drops leading zeros, keeping the last digit.
+func trimZeros(d []byte) []byte {
+	for len(d) > 1 && d[0] == '0' {
+		d = d[1:]
+	}
+	return d
+}
+
+// parseWireInt reads an integer cell: atoi64, else strconv.ParseInt as
+// the driver does, for the same value or error.
+func parseWireInt(b []byte) (int64, error) {
+	if n, ok := atoi64(b); ok {
+		return n, nil
+	}
+	return strconv.ParseInt(string(b), 10, 64)
 }
 
 // appendCanonical appends a value of cell's typed conversion as its

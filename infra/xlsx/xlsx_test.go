@@ -193,7 +193,59 @@ func TestCellValues(t *testing.T) {
 			}
 		})
 	}
-	require.NotContains(t, xml, `<c r="A`+strconv.Itoa(len(tests)+1)+`"`, "nil writes no cell element")
+	require.NotContains(t, xml, `<row r="`+strconv.Itoa(len(tests)+1)+`"><c`, "nil writes no cell element")
+}
+
+// Cells go without their reference, placed by order, except after an
+// empty cell (no element): readers must still find every value in its
+// column, through both of excelize's readers (the row iterator and the
+// whole-sheet model).
+func TestEmptyCellsKeepPositions(t *testing.T) {
+	t.Parallel()
+	cols := []domain.SheetColumn{col("a", "A", domain.KindString), col("b", "B", domain.KindInt), col("c", "C", domain.KindString),
+		col("d", "D", domain.KindBool), col("e", "E", domain.KindString)}
+	rows := [][]any{
+		{"a1", int64(1), "c1", true, "e1"},
+		{nil, int64(2), nil, nil, "e2"},
+		{"a3", nil, "c3", nil, nil},
+		{nil, nil, nil, nil, "e4"},
+		{nil, nil, nil, nil, nil},
+		{"a6", int64(6), nil, false, "e6"},
+	}
+	want := [][]string{
+		{"A", "B", "C", "D", "E"},
+		{"a1", "1", "c1", "TRUE", "e1"},
+		{"", "2", "", "", "e2"},
+		{"a3", "", "c3"},
+		{"", "", "", "", "e4"},
+		nil,
+		{"a6", "6", "", "FALSE", "e6"},
+	}
+	data, _ := write(t, cols, xlsx.Options{}, rows...)
+	f := open(t, data)
+	got, err := f.GetRows("Sheet1")
+	require.NoError(t, err)
+	for len(got) < len(want) {
+		got = append(got, nil)
+	}
+	for i := range want {
+		require.Equal(t, len(want[i]) == 0, len(got[i]) == 0, "row %d: %q", i+1, got[i])
+		if len(want[i]) > 0 {
+			require.Equal(t, want[i], got[i], "row %d", i+1)
+		}
+	}
+	for r, row := range want {
+		for c, v := range row {
+			name, err := excelize.CoordinatesToCellName(c+1, r+1)
+			require.NoError(t, err)
+			cv, err := f.GetCellValue("Sheet1", name)
+			require.NoError(t, err)
+			require.Equal(t, v, cv, name)
+		}
+	}
+	xml := sheetXML(t, data, 1)
+	require.Contains(t, xml, `<row r="3"><c r="B3"><v>2</v></c><c r="E3" t="inlineStr">`, "a cell after a gap has its reference")
+	require.Contains(t, xml, `<row r="2"><c t="inlineStr"><is><t>a1</t></is></c><c><v>1</v></c>`, "cells in order have none")
 }
 
 func TestFormats(t *testing.T) {
