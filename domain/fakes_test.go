@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/downloadcenter/dc/domain"
@@ -387,13 +388,17 @@ func (p *fakeProvider) fetchCalls() []domain.FetchRequest {
 // countingProvider is a fakeProvider that is also a domain.Counter.
 type countingProvider struct {
 	*fakeProvider
-	n   int64
-	err error
+	n     int64
+	err   error
+	calls *atomic.Int32 // counts Count calls when set
 }
 
 var _ domain.Counter = countingProvider{}
 
 func (c countingProvider) Count(ctx context.Context, params map[string]any) (int64, error) {
+	if c.calls != nil {
+		c.calls.Add(1)
+	}
 	return c.n, c.err
 }
 

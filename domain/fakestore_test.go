@@ -358,7 +358,6 @@ func (s *fakeStore) Claim(ctx context.Context, id int64, worker string, now, lea
 		t.CancelRequested = false
 		t.NextAttemptAt = nil
 		t.RowsWritten = 0
-		t.RowsTotal = -1
 	}, now)
 	if err != nil {
 		return nil, err

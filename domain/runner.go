@@ -111,6 +111,9 @@ func (r *Runner) execute(ctx context.Context, t *Task, requestID string) error {
 	runCtx, stop := context.WithCancelCause(ctx)
 	var prog progress
 	prog.total.Store(-1)
+	if r.countedAtCreate(t) {
+		prog.total.Store(t.RowsTotal)
+	}
 	beats := make(chan struct{})
 	go func() {
 		defer close(beats)
@@ -271,7 +274,7 @@ func (r *Runner) export(ctx context.Context, t *Task, p *progress, log *slog.Log
 	if !ok {
 		return nil, Permanent(fmt.Errorf("no writer for format %q", t.Format))
 	}
-	if c, ok := prov.(Counter); ok {
+	if c, ok := prov.(Counter); ok && !r.countedAtCreate(t) {
 		// Counted beside the export rather than before it: the count is
 		// for progress only, and a database takes about as long to count
 		// the rows as to start sending them.
@@ -441,6 +444,19 @@ func (s *rowSink) writeText(text *TextRows, p *progress) error {
 		p.rows.Add(1)
 	}
 	return nil
+}
+
+// freshCount is how old a count taken when the task was created may be
+// and still serve as the first attempt's progress total.
+const freshCount = time.Minute
+
+// countedAtCreate tells whether the task's total is the count taken when
+// it was created (Tasks.Create, for the row limit) moments ago: the first
+// attempt then uses it rather than have the database count the same rows
+// again while it exports them. A later attempt, or one that waited long
+// in the queue, counts anew.
+func (r *Runner) countedAtCreate(t *Task) bool {
+	return t.Attempts == 1 && t.RowsTotal >= 0 && r.Now().Sub(t.CreatedAt) < freshCount
 }
 
 // count stores the provider's row count as the progress total. A failed

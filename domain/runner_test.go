@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -603,6 +604,55 @@ func TestRunHeartbeatReportsProgressAndTotal(t *testing.T) {
 	require.Equal(t, domain.StatusSuccess, got.Status)
 	require.Equal(t, int64(7), got.RowsTotal)
 	require.Equal(t, int64(7), got.RowsWritten)
+}
+
+// A count taken at create moments ago is the first attempt's total: the
+// database is not asked to count the same rows again. An old one, or a
+// later attempt, is counted anew.
+func TestRunUsesTheCountTakenAtCreate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		age       time.Duration
+		attempts  int
+		wantCount bool
+	}{
+		{name: "fresh first attempt", age: 10 * time.Second, wantCount: false},
+		{name: "waited in the queue", age: 2 * time.Minute, wantCount: true},
+		{name: "second attempt", age: 10 * time.Second, attempts: 1, wantCount: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			base := newOrders(7)
+			e := newRunnerEnv(countingProvider{fakeProvider: base, n: 99, calls: &calls})
+			e.runner.HeartbeatEvery = 5 * time.Millisecond
+			task := e.seed(func(t *domain.Task) {
+				t.RowsTotal, t.Attempts, t.CreatedAt = 7, tc.attempts, t0.Add(-tc.age)
+			})
+			base.beforeFetch = func(_ context.Context, call int) error {
+				if call == 2 {
+					eventually(func() bool { return len(e.store.heartbeatLog()) > 0 })
+				}
+				return nil
+			}
+			e.run(t, context.Background(), task)
+			require.Equal(t, domain.StatusSuccess, e.store.task(task.ID).Status)
+			beats := e.store.heartbeatLog()
+			require.NotEmpty(t, beats)
+			if tc.wantCount {
+				require.EqualValues(t, 1, calls.Load())
+				for _, p := range beats {
+					require.Contains(t, []int64{-1, 99}, p.RowsTotal, "the old total is not shown as this attempt's")
+				}
+				return
+			}
+			require.Zero(t, calls.Load(), "no second count")
+			for _, p := range beats {
+				require.EqualValues(t, 7, p.RowsTotal, "the count from create, from the first heartbeat")
+			}
+		})
+	}
 }
 
 func TestRunCountFailureIsNotFatal(t *testing.T) {

@@ -96,7 +96,7 @@ func (s *Tasks) Create(ctx context.Context, a Actor, req CreateRequest) (t *Task
 		if err != nil {
 			return nil, false, err
 		}
-		if err := s.checkRows(ctx, p, params, lim); err != nil {
+		if t.RowsTotal, err = s.checkRows(ctx, p, params, lim); err != nil {
 			return nil, false, err
 		}
 	}
@@ -124,11 +124,13 @@ func (s *Tasks) replay(stored, t *Task, req CreateRequest) (*Task, bool, error) 
 }
 
 // checkRows refuses an export the provider counts above the tenant's row
-// limit, before it takes a worker.
-func (s *Tasks) checkRows(ctx context.Context, p Provider, params map[string]any, lim Limits) error {
+// limit, before it takes a worker. It returns the count, -1 when it did
+// not count: stored with the task, it is the progress total until the
+// worker counts (see countedAtCreate).
+func (s *Tasks) checkRows(ctx context.Context, p Provider, params map[string]any, lim Limits) (int64, error) {
 	c, ok := p.(Counter)
 	if !ok || lim.MaxRows <= 0 {
-		return nil
+		return -1, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, countTimeout)
 	defer cancel()
@@ -136,12 +138,12 @@ func (s *Tasks) checkRows(ctx context.Context, p Provider, params map[string]any
 	if err != nil {
 		// The worker enforces the limit while writing anyway.
 		s.Log.Warn("count rows at create", "err", err)
-		return nil
+		return -1, nil
 	}
 	if n > lim.MaxRows {
-		return Errorf(KindTooLarge, "the export has %d rows, over the limit of %d rows per export (max-rows, DC_MAX_ROWS)", n, lim.MaxRows)
+		return -1, Errorf(KindTooLarge, "the export has %d rows, over the limit of %d rows per export (max-rows, DC_MAX_ROWS)", n, lim.MaxRows)
 	}
-	return nil
+	return max(n, -1), nil
 }
 
 func (s *Tasks) send(ctx context.Context, t *Task) {

@@ -113,7 +113,9 @@ func TestEmbeddedRowLimit(t *testing.T) {
 	code, _, body := status(t, c.HTTP, http.MethodPost, c.Base+"/api/v1/tasks", `{"name":"big","type":"demo","params":{"rows":1001}}`)
 	require.Equal(t, http.StatusUnprocessableEntity, code)
 	require.Contains(t, body, "DC_MAX_ROWS")
-	c.Create(t, `{"name":"ok","type":"demo","params":{"rows":1000}}`)
+	created := c.Create(t, `{"name":"ok","type":"demo","params":{"rows":1000}}`)
+	require.NotNil(t, created.Progress.RowsTotal, "the count taken at create is the total before the task runs")
+	require.EqualValues(t, 1000, *created.Progress.RowsTotal)
 }
 
 // TestSharedModeNeedsLinkSecret: with MySQL, replicas must share the link

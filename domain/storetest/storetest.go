@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		fn   func(t *testing.T, s Store)
 	}{
 		{"ClaimIsConditional", claimIsConditional},
+		{"ClaimKeepsTheCountFromCreate", claimKeepsCount},
 		{"OwnerConditionalUpdates", ownerConditionalUpdates},
 		{"ReleaseGivesBackTheAttemptAndKeepsACancel", releaseKeepsCancel},
 		{"CancelWaitingRunningAndFinal", cancelWaitingRunningAndFinal},
@@ -119,6 +120,20 @@ func claimIsConditional(t *testing.T, s Store) {
 	require.ErrorIs(t, err, domain.ErrNotFound)
 	_, err = s.Get(ctx, 987654)
 	require.ErrorIs(t, err, domain.ErrNotFound)
+}
+
+// The total counted at create stays through the claim, for the first
+// attempt's progress (Runner.countedAtCreate); a requeue forgets it.
+func claimKeepsCount(t *testing.T, s Store) {
+	nt := newTask("counted")
+	nt.RowsTotal = 1234
+	tk, err := s.Create(ctx, nt)
+	require.NoError(t, err)
+	require.EqualValues(t, 1234, get(t, s, tk.ID).RowsTotal)
+	o := claim(t, s, tk.ID, "w1", 0)
+	require.EqualValues(t, 1234, get(t, s, tk.ID).RowsTotal)
+	require.NoError(t, s.Release(ctx, o, "shutting down", T0.Add(time.Second)))
+	require.EqualValues(t, -1, get(t, s, tk.ID).RowsTotal)
 }
 
 func ownerConditionalUpdates(t *testing.T, s Store) {

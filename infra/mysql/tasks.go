@@ -212,7 +212,7 @@ func (s *Store) Claim(ctx context.Context, id int64, worker string, now, leaseUn
 	err := s.apply(ctx, id, domain.Claim, nil, map[string]any{
 		"attempts": gorm.Expr("attempts + 1"), "worker_id": worker, "lease_until": leaseUntil.UTC(),
 		"started_at": now.UTC(), "finished_at": nil, "cancel_requested": false, "next_attempt_at": nil,
-		"rows_written": 0, "rows_total": -1,
+		"rows_written": 0, // rows_total stays: the count taken at create, or the last attempt's
 	}, now)
 	if err != nil {
 		return nil, err
