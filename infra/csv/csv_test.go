@@ -275,7 +275,15 @@ func TestQuotingMatchesEncodingCSV(t *testing.T) {
 	t.Parallel()
 	texts := []string{"", "a", " lead", "trail ", "\tx", "\u00a0nbsp", "\u2003em", "\u0085nel", `\.`, `\.x`, "a,b",
 		`q"q`, `"`, "\r", "\n", "a\r\nb", "a\nb", "a\rb", "=1+2", "+x", "-3", "@a", "'quoted'", "héllo", "北京,上海",
-		"\xff\xfe", "x\"y,z\nw", ",", "\"\"", "=\"a\",b", "-\n"}
+		"\xff\xfe", "x\"y,z\nw", ",", "\"\"", "=\"a\",b", "-\n", "a plain text longer than sixteen bytes"}
+	// Each byte that needs quotes at every place in a text long enough
+	// for the eight-bytes-at-a-time check.
+	for _, special := range []string{",", `"`, "\n", "\r"} {
+		for at := range 18 {
+			base := []byte("abcdefghijklmnopq")
+			texts = append(texts, string(base[:at])+special+string(base[at:]))
+		}
+	}
 	for _, keep := range []bool{false, true} {
 		cols := make([]domain.SheetColumn, len(texts))
 		for i, s := range texts {

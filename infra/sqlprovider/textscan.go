@@ -229,54 +229,38 @@ func appendCanonical(b []byte, v any) ([]byte, bool) {
 // "2026-02-30" go to the typed path, which knows what they mean) and
 // returns false for anything else.
 func appendSQLTime(b, s []byte) ([]byte, bool) {
-	if len(s) != 10 && (len(s) < 19 || len(s) == 20 || len(s) > 26) {
+	n := len(s)
+	if n != 10 && (n < 19 || n == 20 || n > 26) {
 		return b, false
 	}
-	for i := range s {
-		switch i {
-		case 4, 7:
-			if s[i] != '-' {
-				return b, false
-			}
-		case 10:
-			if s[i] != ' ' {
-				return b, false
-			}
-		case 13, 16:
-			if s[i] != ':' {
-				return b, false
-			}
-		case 19:
-			if s[i] != '.' {
-				return b, false
-			}
-		default:
-			if s[i] < '0' || s[i] > '9' {
-				return b, false
-			}
-		}
-	}
-	num := func(from, to int) int {
-		n := 0
-		for _, d := range s[from:to] {
-			n = n*10 + int(d-'0')
-		}
-		return n
-	}
-	year, month, day := num(0, 4), num(5, 7), num(8, 10)
-	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+	if s[4] != '-' || s[7] != '-' || n > 10 && (s[10] != ' ' || s[13] != ':' || s[16] != ':' || n > 19 && s[19] != '.') {
 		return b, false
 	}
-	if len(s) == 10 {
+	ok := true
+	two := func(i int) int { // the two digits at i
+		hi, lo := s[i]-'0', s[i+1]-'0'
+		ok = ok && hi <= 9 && lo <= 9
+		return int(hi)*10 + int(lo)
+	}
+	year, month, day := two(0)*100+two(2), two(5), two(8)
+	if !ok || year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+		return b, false
+	}
+	if n == 10 {
 		return append(append(b, s...), "T00:00:00Z"...), true
 	}
-	if num(11, 13) > 23 || num(14, 16) > 59 || num(17, 19) > 59 {
+	if two(11) > 23 || two(14) > 59 || two(17) > 59 || !ok {
 		return b, false
+	}
+	frac := s[min(n, 20):]
+	for _, d := range frac {
+		if d-'0' > 9 {
+			return b, false
+		}
 	}
 	b = append(b, s[:10]...)
 	b = append(b, 'T')
 	b = append(b, s[11:19]...)
-	frac := s[min(len(s), 20):]
 	for len(frac) > 0 && frac[len(frac)-1] == '0' {
 		frac = frac[:len(frac)-1]
 	}

@@ -45,8 +45,8 @@ const (
 	// bufferSize is the write buffer in front of the destination.
 	bufferSize = 256 << 10
 	// flushSize is how much sheet XML is gathered before it goes to the
-	// compressor.
-	flushSize = 64 << 10
+	// compressor: a chunk (see sheetDeflater).
+	flushSize = chunkSize
 )
 
 // ErrClosed is returned when a closed writer is used.
@@ -74,17 +74,16 @@ type Writer struct {
 	// header is the XML of the header row.
 	header []byte
 
-	sheets     int       // sheets started
-	sheetRows  int       // data rows on the current sheet
-	sheetBytes int64     // XML bytes of the current sheet so far
-	part       io.Writer // the current sheet's zip entry
+	sheets     int   // sheets started
+	sheetRows  int   // data rows on the current sheet
+	sheetBytes int64 // XML bytes of the current sheet so far
 
 	// buf gathers XML until flushSize; num is the current row's number.
 	buf []byte
 	num []byte
-	// deflate compresses the gathered XML on a goroutine of its own while
-	// the next rows are formatted (see deflater).
-	deflate *deflater
+	// deflate compresses the gathered XML on goroutines of its own while
+	// the next rows are formatted (see sheetDeflater).
+	deflate *sheetDeflater
 
 	err    error // a failure that leaves the workbook unusable
 	closed bool
@@ -136,7 +135,7 @@ func NewWithOptions(w io.Writer, cols []domain.SheetColumn, opts Options) (*Writ
 		fw, err = flate.NewWriter(w, opts.Level)
 		return fw, err
 	})
-	x.deflate = startDeflater(make([]byte, 0, flushSize+4096))
+	x.deflate = newSheetDeflater(opts.Level)
 	if err := x.prepare(cols); err != nil {
 		x.deflate.stop()
 		_ = x.file.Close()
@@ -313,12 +312,13 @@ func (x *Writer) nextSheet() error {
 // opening XML and header row.
 func (x *Writer) startSheet() error {
 	n := x.sheets + 1
-	part, err := x.zip.Create(sheetPath(n))
+	fh := sheetHeader(sheetPath(n))
+	part, err := x.zip.CreateRaw(fh)
 	if err != nil {
 		x.err = fmt.Errorf("start %s: %w", sheetName(n), err)
 		return x.err
 	}
-	x.part = part
+	x.deflate.start(part, fh)
 	x.sheets = n
 	x.sheetRows = 0
 	x.buf = x.appendSheetStart(x.buf[:0], n == 1)
@@ -331,10 +331,10 @@ func (x *Writer) startSheet() error {
 // compressed, so the zip can take the next entry.
 func (x *Writer) endSheet() error {
 	x.buf = append(x.buf, sheetEnd...)
-	if err := x.flush(); err != nil {
+	if err := x.handOver(true); err != nil {
 		return err
 	}
-	if err := x.deflate.wait(); err != nil {
+	if err := x.deflate.finish(); err != nil {
 		x.err = fmt.Errorf("write %s: %w", sheetName(x.sheets), err)
 		return x.err
 	}
@@ -342,9 +342,13 @@ func (x *Writer) endSheet() error {
 }
 
 // flush hands the gathered XML to the current sheet's compressor and
-// goes on in the other buffer.
-func (x *Writer) flush() error {
-	buf, err := x.deflate.write(x.part, x.buf)
+// goes on in another buffer.
+func (x *Writer) flush() error { return x.handOver(false) }
+
+// handOver gives x.buf to the compressor, the sheet's last chunk when
+// last is set.
+func (x *Writer) handOver(last bool) error {
+	buf, err := x.deflate.write(x.buf, last)
 	if err != nil {
 		x.err = fmt.Errorf("write %s: %w", sheetName(x.sheets), err)
 		return x.err
@@ -401,79 +405,4 @@ func (p *partsZip) check() error {
 		}
 	}
 	return nil
-}
-
-// deflater writes sheet XML into its zip entry, which deflates it, on a
-// goroutine of its own: at level 1 deflating takes about as long as
-// formatting the rows, and the two now overlap instead of taking turns.
-// Two buffers take turns, one being filled while the other is compressed,
-// so at most one is in flight and memory stays fixed. Only the goroutine
-// touches the zip between write and wait.
-type deflater struct {
-	jobs    chan deflateJob
-	results chan deflateResult
-	spare   []byte
-	pending bool // a buffer is being compressed
-	done    chan struct{}
-}
-
-type deflateJob struct {
-	w   io.Writer
-	buf []byte
-}
-
-type deflateResult struct {
-	buf []byte
-	err error
-}
-
-func startDeflater(spare []byte) *deflater {
-	d := &deflater{
-		jobs:    make(chan deflateJob),
-		results: make(chan deflateResult, 1),
-		spare:   spare,
-		done:    make(chan struct{}),
-	}
-	jobs := d.jobs // stop clears the field
-	go func() {
-		defer close(d.done)
-		for j := range jobs {
-			_, err := j.w.Write(j.buf)
-			d.results <- deflateResult{buf: j.buf, err: err}
-		}
-	}()
-	return d
-}
-
-// write starts writing buf to w and returns the buffer to fill next. An
-// error is that of an earlier write.
-func (d *deflater) write(w io.Writer, buf []byte) ([]byte, error) {
-	if err := d.wait(); err != nil {
-		return nil, err
-	}
-	next := d.spare
-	d.spare, d.pending = nil, true
-	d.jobs <- deflateJob{w: w, buf: buf}
-	return next, nil
-}
-
-// wait waits until the buffer in flight is written.
-func (d *deflater) wait() error {
-	if !d.pending {
-		return nil
-	}
-	r := <-d.results
-	d.spare, d.pending = r.buf, false
-	return r.err
-}
-
-// stop ends the goroutine once the buffer in flight is written.
-func (d *deflater) stop() {
-	if d.jobs == nil {
-		return
-	}
-	_ = d.wait()
-	close(d.jobs)
-	d.jobs = nil
-	<-d.done
 }
