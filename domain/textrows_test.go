@@ -2,8 +2,10 @@ package domain_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,4 +159,63 @@ func TestRunRefusesBadText(t *testing.T) {
 	got := e.store.task(task.ID)
 	require.Equal(t, domain.StatusFailed, got.Status)
 	require.Contains(t, got.Error, `field id: integer text "x1"`)
+}
+
+// streamProvider is a textProvider that also streams (TextStreamer): its
+// stream reads the batches through FetchText, and records how it is used.
+type streamProvider struct {
+	*textProvider
+	opened, closed atomic.Int32
+	failAt         int // the Next call that fails, 0: none
+}
+
+func (p *streamProvider) StreamText(ctx context.Context, req domain.FetchRequest) (domain.TextStream, error) {
+	p.opened.Add(1)
+	return &fakeStream{p: p, req: req}, nil
+}
+
+type fakeStream struct {
+	p     *streamProvider
+	req   domain.FetchRequest
+	calls int
+}
+
+func (s *fakeStream) Next(ctx context.Context, into *domain.TextRows) (domain.Batch, error) {
+	s.calls++
+	if s.calls == s.p.failAt {
+		return domain.Batch{}, errors.New("stream broke")
+	}
+	b, err := s.p.FetchText(ctx, s.req, into)
+	s.req.Cursor = b.NextCursor
+	return b, err
+}
+
+func (s *fakeStream) Close() error {
+	s.p.closed.Add(1)
+	return nil
+}
+
+// A provider that streams is read through one stream, which is closed at
+// the end of the export, whether it succeeds or fails.
+func TestRunReadsAStreamAndClosesIt(t *testing.T) {
+	t.Parallel()
+	prov := &streamProvider{textProvider: &textProvider{fakeProvider: newOrders(7)}}
+	e := newRunnerEnv(prov)
+	task := e.seed(nil)
+	e.run(t, context.Background(), task)
+	got := e.store.task(task.ID)
+	require.Equal(t, domain.StatusSuccess, got.Status, got.Error)
+	require.Equal(t, int64(7), got.RowsWritten)
+	require.EqualValues(t, 1, prov.opened.Load(), "one stream for the export")
+	require.EqualValues(t, 1, prov.closed.Load())
+	require.Equal(t, 3, prov.textCalls)
+
+	prov = &streamProvider{textProvider: &textProvider{fakeProvider: newOrders(7)}, failAt: 2}
+	e = newRunnerEnv(prov)
+	task = e.seed(nil)
+	e.run(t, context.Background(), task)
+	got = e.store.task(task.ID)
+	require.Equal(t, domain.StatusFailed, got.Status)
+	require.Contains(t, got.Error, "stream broke")
+	require.EqualValues(t, 1, prov.closed.Load(), "closed after the failure too")
 }

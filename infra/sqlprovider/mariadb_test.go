@@ -122,6 +122,13 @@ func TestMariaDB(t *testing.T) {
 	t.Run("dsn from env", m.testDSNFromEnv)
 	t.Run("credentials never echoed", m.testCredentials)
 	t.Run("rows inserted during the export", m.testInsertsDuringExport)
+	t.Run("stream matches batches", m.testStreamMatchesBatches)
+	t.Run("stream closed early", m.testStreamClosedEarly)
+	t.Run("stream cancelled", m.testStreamCancelled)
+	t.Run("rows inserted during a stream", m.testStreamInsertsDuringExport)
+	t.Run("wire: column types", m.testWireTypes)
+	t.Run("wire: params as literals", m.testWireParams)
+	t.Run("wire: error in the middle of a result", m.testWireErrorMidResult)
 }
 
 // orders returns the orders provider, changed by change.

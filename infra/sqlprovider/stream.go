@@ -177,6 +177,7 @@ func (s *stream) read(ctx context.Context, into *domain.TextRows, cells []textCe
 		// The connection is rows'; Raw keeps it out of others' hands.
 		if rows.stop == nil {
 			if err := rows.watch(ctx); err != nil {
+				rows.abandon() // its result is left unread
 				return err
 			}
 		}

@@ -121,25 +121,24 @@ func (c *textCell) scanWire(col wireColumn, b []byte) error {
 		return nil
 	}
 	switch col.typ {
-	case typeTiny, typeShort, typeInt24, typeYear, typeLong:
+	case typeTiny, typeShort, typeInt24, typeYear, typeLong, typeLongLong:
+		if col.typ == typeLongLong && col.flags&flagUnsigned != 0 {
+			n, err := strconv.ParseUint(string(b), 10, 64)
+			if err != nil {
+				return err
+			}
+			return c.scanTyped(n)
+		}
+		if c.typed.kind == domain.KindInt && canonicalInt(b) {
+			c.typed.bad = ""
+			c.out.AppendCell(b) // already the text scanInt would write
+			return nil
+		}
 		n, err := parseWireInt(b)
 		if err != nil {
 			return err
 		}
 		return c.scanInt(n)
-	case typeLongLong:
-		if col.flags&flagUnsigned == 0 {
-			n, err := parseWireInt(b)
-			if err != nil {
-				return err
-			}
-			return c.scanInt(n)
-		}
-		n, err := strconv.ParseUint(string(b), 10, 64)
-		if err != nil {
-			return err
-		}
-		return c.scanTyped(n)
 	case typeFloat:
 		f, err := strconv.ParseFloat(string(b), 32)
 		if err != nil {
@@ -192,6 +191,23 @@ func trimZeros(d []byte) []byte {
 		d = d[1:]
 	}
 	return d
+}
+
+// canonicalInt reports whether b is an int64 as strconv.FormatInt writes
+// it: digits without leading zeros, "-" only before a non-zero one.
+func canonicalInt(b []byte) bool {
+	d := b
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+		if len(d) > 0 && d[0] == '0' {
+			return false
+		}
+	}
+	if len(d) == 0 || len(d) > 1 && d[0] == '0' {
+		return false
+	}
+	_, ok := atoi64(b)
+	return ok
 }
 
 // parseWireInt reads an integer cell: atoi64, else strconv.ParseInt as

@@ -1,6 +1,8 @@
 package sqlprovider
 
 import (
+	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -31,4 +33,19 @@ func TestAppendSQLTime(t *testing.T) {
 		require.False(t, ok, s)
 		require.Equal(t, "x", string(got), s)
 	}
+}
+
+// canonicalInt accepts exactly what strconv.FormatInt writes.
+func TestCanonicalInt(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int64{0, 1, -1, 42, -42, 1 << 62, math.MaxInt64, math.MinInt64} {
+		require.True(t, canonicalInt([]byte(strconv.FormatInt(n, 10))), n)
+	}
+	for _, s := range []string{"", "-", "00", "01", "-0", "-01", "+1", "1.0", "9223372036854775808", "-9223372036854775809",
+		"00000000000000000001", "1e3", " 1", "1 "} {
+		require.False(t, canonicalInt([]byte(s)), s)
+	}
+	n, err := parseWireInt([]byte("00042")) // ZEROFILL
+	require.NoError(t, err)
+	require.EqualValues(t, 42, n)
 }

@@ -35,9 +35,8 @@ import (
 // provider's own TCP dialer (so the socket is known), no TLS and no
 // compression. Anything it does not expect (a second result set, a LOCAL
 // INFILE request, a malformed packet, a cancel in the middle of a
-// result) leaves the connection's state unknown, so it is closed and the
-// pool drops it; a server error ends the result cleanly and the
-// connection stays.
+// result) leaves the connection's state unknown, so the pool drops it; a
+// server error ends the result cleanly and the connection stays.
 
 // socketSlot carries, through the driver's Connect, the socket the
 // provider's dialer opens, so the connection can be paired with it.
@@ -181,11 +180,13 @@ func (e *brokenConnError) Error() string        { return e.err.Error() }
 func (e *brokenConnError) Unwrap() error        { return e.err }
 func (e *brokenConnError) Is(target error) bool { return target == driver.ErrBadConn }
 
-// breakConn marks the connection unusable and closes its socket, so the
-// driver's next use of it fails at once rather than reading a stale reply.
+// breakConn marks the connection unusable: database/sql asks IsValid and
+// ResetSession before it hands a connection out again, and drops this
+// one, closing it through the driver (which says goodbye to the server,
+// so the deadline a cancel set is cleared first).
 func (c *wireConn) breakConn(err error) error {
 	c.broken = true
-	_ = c.sock.Close()
+	_ = c.sock.SetDeadline(time.Time{})
 	return &brokenConnError{err: err}
 }
 
