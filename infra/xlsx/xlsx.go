@@ -124,18 +124,22 @@ func NewWithOptions(w io.Writer, cols []domain.SheetColumn, opts Options) (*Writ
 	}
 	x.zip = zip.NewWriter(x.dst)
 	var fw *flate.Writer
-	// Parts are written one after another, so one compressor is reset for
-	// each instead of a new one allocated per part.
+	// The parts other than the sheets are written at Close, one after
+	// another, so one compressor is reset for each: an idle one of the
+	// sheets' when there is one, else one allocated once.
+	x.deflate = newSheetDeflater(opts.Level)
 	x.zip.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
 		if fw != nil {
 			fw.Reset(w)
+			return fw, nil
+		}
+		if fw = x.deflate.spareWriter(w); fw != nil {
 			return fw, nil
 		}
 		var err error
 		fw, err = flate.NewWriter(w, opts.Level)
 		return fw, err
 	})
-	x.deflate = newSheetDeflater(opts.Level)
 	if err := x.prepare(cols); err != nil {
 		x.deflate.stop()
 		_ = x.file.Close()
