@@ -3,20 +3,28 @@
 // instead of code.
 //
 // Each export type is one SELECT with :name params. Params are checked by
-// kind when a task is created and bound as ? placeholders, never spliced
-// into the SQL by this package; the driver fills the placeholders in
-// itself, escaping each value for the connection (go-sql-driver's
+// kind when a task is created. On the business contract's path (Fetch,
+// Count, Check) they are bound as ? placeholders, which the driver fills
+// in itself, escaping each value for the connection (go-sql-driver's
 // interpolateParams, as the task store does), so a batch is one text
-// protocol query rather than a prepare, an execute and a close, and its
-// rows come as text, which is what an export writes. Rows are read in batches by keyset paging on a
-// unique key column: the query is wrapped as a derived table,
+// protocol query and its rows come as text, which is what an export
+// writes. The runner's path (FetchText, StreamText) reads the result off
+// the socket itself (wire.go) and sends the query with its values written
+// as literals of a fixed grammar: integers, decimals and times as digits,
+// strings quoted with quotes doubled; a string holding a backslash (which
+// means different things under different sql_modes) sends that batch
+// through the driver instead (sqlLiteral).
+//
+// Rows are read by keyset paging on a unique key column: the query is
+// wrapped as a derived table,
 //
 //	SELECT <columns> FROM (<query>) AS dc_q WHERE dc_q.key > ? ORDER BY dc_q.key LIMIT ?
 //
 // which MariaDB and MySQL merge into the query when it is simple, so each
 // batch is an index range scan however deep the export is. (A query with
 // GROUP BY, DISTINCT or LIMIT cannot be merged; the servers then push the
-// key condition into it where they can, else every batch re-runs it.)
+// key condition into it where they can, else every batch re-runs it.) A
+// stream (stream.go) reads a window of many batches with one such query.
 //
 // Statements are bounded by a client-side timeout; a cancelled statement
 // runs on in the server until it next writes to the closed connection. To
