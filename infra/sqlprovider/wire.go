@@ -381,12 +381,12 @@ func readColumnDef(data []byte) (wireColumn, bool) {
 	pos := 0
 	for range 6 {
 		n, w, ok := lenencInt(data[pos:])
-		if !ok || n > uint64(len(data)) {
+		if !ok || n > uint64(len(data)-pos-w) {
 			return wireColumn{}, false
 		}
 		pos += w + int(n)
 	}
-	n, w, ok := lenencInt(data[min(pos, len(data)):])
+	n, w, ok := lenencInt(data[pos:])
 	if !ok || n < columnDefFixedPart-2 || pos+w+int(n) > len(data) {
 		return wireColumn{}, false
 	}

@@ -361,3 +361,47 @@ func TestWireReadable(t *testing.T) {
 		require.Equal(t, want, wireReadable(connConfig(cfg, zone{loc: time.UTC, session: "+00:00"})), dsn)
 	}
 }
+
+// Malformed column definitions and rows are refused, never a panic.
+func TestWireRejectsMalformedPackets(t *testing.T) {
+	t.Parallel()
+	good := []byte{3, 'd', 'e', 'f', 0, 0, 0, 1, 'x', 0, 0x0c, 0x21, 0, 10, 0, 0, 0, 0x03, 0x20, 0, 0, 0, 0}
+	col, ok := readColumnDef(good)
+	require.True(t, ok)
+	require.Equal(t, wireColumn{typ: 0x03, flags: 0x20}, col)
+	for i := range good {
+		_, ok := readColumnDef(good[:i])
+		require.False(t, ok, "cut at %d", i)
+	}
+	for _, bad := range [][]byte{{0xfb}, {0xff}, {0xfe, 1}, {0xfc, 0xff, 0xff}, {200, 'a'}} {
+		_, ok := readColumnDef(bad)
+		require.False(t, ok, "%x", bad)
+	}
+	_, _, ok = lenencInt(nil)
+	require.False(t, ok)
+	for _, tc := range []struct {
+		in   []byte
+		n    uint64
+		w    int
+		want bool
+	}{{[]byte{0}, 0, 1, true}, {[]byte{250}, 250, 1, true}, {[]byte{0xfc, 1, 2}, 0x0201, 3, true}, {[]byte{0xfd, 1, 2, 3}, 0x030201, 4, true},
+		{[]byte{0xfe, 1, 0, 0, 0, 0, 0, 0, 0}, 1, 9, true}, {[]byte{0xfd, 1}, 0, 0, false}, {[]byte{0xfb}, 0, 0, false}} {
+		n, w, ok := lenencInt(tc.in)
+		require.Equal(t, tc.want, ok, "%x", tc.in)
+		if ok {
+			require.Equal(t, tc.n, n)
+			require.Equal(t, tc.w, w)
+		}
+	}
+	status, ok := endStatus([]byte{0xfe, 0, 0, 0x08, 0})
+	require.True(t, ok)
+	require.EqualValues(t, statusMoreResults, status, "an EOF packet's status")
+	status, ok = endStatus([]byte{0xfe, 0, 0, 0x22, 0, 0, 0})
+	require.True(t, ok)
+	require.EqualValues(t, 0x22, status, "an OK packet's status")
+	_, ok = endStatus([]byte{0xfe, 0, 0})
+	require.False(t, ok)
+	err := serverError([]byte{0xff, 0x7a, 0x04, '#', '4', '2', 'S', '0', '2', 'n', 'o', 'p', 'e'})
+	require.EqualError(t, err, "Error 1146 (42S02): nope")
+	require.True(t, isPermanent(err))
+}

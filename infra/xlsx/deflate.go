@@ -148,7 +148,12 @@ func (d *sheetDeflater) finish() error {
 	}
 	d.fh.CRC32 = d.crc
 	d.fh.CompressedSize64, d.fh.UncompressedSize64 = d.out, d.in
+	// The zip writes a raw entry's data descriptor and central directory
+	// record from the 32-bit fields (CreateRaw copies them only when the
+	// entry starts), so they are set too, deprecated or not.
+	//lint:ignore SA1019 read by zip.Writer for raw entries
 	d.fh.CompressedSize = uint32(min(d.out, math.MaxUint32))
+	//lint:ignore SA1019 read by zip.Writer for raw entries
 	d.fh.UncompressedSize = uint32(min(d.in, math.MaxUint32))
 	return nil
 }
