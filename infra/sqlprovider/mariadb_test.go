@@ -627,40 +627,12 @@ func (m *mariaDB) testInsertsDuringExport(t *testing.T) {
 			}
 		}
 	}
-	behind, ahead := map[int64]bool{}, map[int64]bool{}
+	ins := newInserts(m, "growing")
 	ids := export(func(last int64) {
 		// One odd id just behind the cursor and one well ahead of it.
-		for _, id := range []int64{last - 1, last + 301} {
-			if id%2 == 1 && id > 0 {
-				res, err := m.db.Exec(`INSERT IGNORE INTO growing VALUES (?, 'during')`, id)
-				require.NoError(t, err)
-				if n, err := res.RowsAffected(); err != nil || n == 0 {
-					continue // there already
-				}
-				if id < last {
-					behind[id] = true
-				} else {
-					ahead[id] = true
-				}
-			}
-		}
+		ins.add(t, last, last-1, last+301)
 	})
-	seen := map[int64]bool{}
-	for i, id := range ids {
-		if i > 0 {
-			require.Greater(t, id, ids[i-1], "key order, no repeats")
-		}
-		seen[id] = true
-		require.False(t, behind[id], "row %d was inserted behind the cursor", id)
-	}
-	for id := int64(2); id <= 2000; id += 2 {
-		require.True(t, seen[id], "row %d there from the start was skipped", id)
-	}
-	for id := range ahead {
-		require.True(t, seen[id], "row %d inserted ahead of the cursor was skipped", id)
-	}
-	require.NotEmpty(t, behind)
-	require.NotEmpty(t, ahead)
+	ins.check(t, ids, 2000)
 
 	var n int
 	require.NoError(t, m.db.QueryRow(`SELECT COUNT(*) FROM growing`).Scan(&n))
@@ -669,4 +641,60 @@ func (m *mariaDB) testInsertsDuringExport(t *testing.T) {
 	for i := 1; i < len(again); i++ {
 		require.Greater(t, again[i], again[i-1])
 	}
+}
+
+// inserts are the rows a test adds to a table of even ids while it is
+// exported: odd ids, behind or ahead of the export's cursor.
+type inserts struct {
+	m             *mariaDB
+	table         string
+	behind, ahead map[int64]bool
+}
+
+func newInserts(m *mariaDB, table string) *inserts {
+	return &inserts{m: m, table: table, behind: map[int64]bool{}, ahead: map[int64]bool{}}
+}
+
+// add inserts the odd ones of ids, noting each as behind or ahead of
+// last, the key of the last row read.
+func (in *inserts) add(t *testing.T, last int64, ids ...int64) {
+	t.Helper()
+	for _, id := range ids {
+		if id%2 == 0 || id <= 0 {
+			continue
+		}
+		res, err := in.m.db.Exec("INSERT IGNORE INTO "+in.table+" VALUES (?, 'during')", id)
+		require.NoError(t, err)
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // there already
+		}
+		if id < last {
+			in.behind[id] = true
+		} else {
+			in.ahead[id] = true
+		}
+	}
+}
+
+// check checks the ids an export read: in key order without repeats,
+// every even id up to evens there from the start, every insert ahead of
+// the cursor and none behind it.
+func (in *inserts) check(t *testing.T, ids []int64, evens int64) {
+	t.Helper()
+	seen := map[int64]bool{}
+	for i, id := range ids {
+		if i > 0 {
+			require.Greater(t, id, ids[i-1], "key order, no repeats")
+		}
+		seen[id] = true
+		require.False(t, in.behind[id], "row %d was inserted behind the cursor", id)
+	}
+	for id := int64(2); id <= evens; id += 2 {
+		require.True(t, seen[id], "row %d there from the start was skipped", id)
+	}
+	for id := range in.ahead {
+		require.True(t, seen[id], "row %d inserted ahead of the cursor was skipped", id)
+	}
+	require.NotEmpty(t, in.behind)
+	require.NotEmpty(t, in.ahead)
 }

@@ -171,9 +171,9 @@ func (m *mariaDB) testStreamInsertsDuringExport(t *testing.T) {
 	ts.(*stream).window = 300 // rows: 600 ids
 	defer ts.Close()
 	var (
-		ids           []int64
-		behind, ahead = map[int64]bool{}, map[int64]bool{}
-		tr            domain.TextRows
+		ids []int64
+		tr  domain.TextRows
+		ins = newInserts(m, "growing_stream")
 	)
 	for {
 		b, err := ts.Next(context.Background(), &tr)
@@ -187,42 +187,16 @@ func (m *mariaDB) testStreamInsertsDuringExport(t *testing.T) {
 			break
 		}
 		last := ids[len(ids)-1]
-		for _, id := range []int64{last - 1, last + 1201} {
-			// A window covers at most 600 ids, and the last one (all
-			// that is left, from about 3400) opens later: an id this far
-			// ahead is in a window not yet open.
-			if id > last && id > 2600 {
-				continue
-			}
-			if id%2 == 1 && id > 0 {
-				res, err := m.db.Exec(`INSERT IGNORE INTO growing_stream VALUES (?, 'during')`, id)
-				require.NoError(t, err)
-				if n, _ := res.RowsAffected(); n == 1 {
-					if id < last {
-						behind[id] = true
-					} else {
-						ahead[id] = true
-					}
-				}
-			}
+		// A window covers at most 600 ids, and the last one (all that is
+		// left, from about 3400) opens later: an id 1201 ahead, up to
+		// 2600, is in a window not yet open.
+		ahead := last + 1201
+		if ahead > 2600 {
+			ahead = last - 1
 		}
+		ins.add(t, last, last-1, ahead)
 	}
-	seen := map[int64]bool{}
-	for i, id := range ids {
-		if i > 0 {
-			require.Greater(t, id, ids[i-1], "key order, no repeats")
-		}
-		seen[id] = true
-		require.False(t, behind[id], "row %d was inserted behind the cursor", id)
-	}
-	for id := int64(2); id <= 4000; id += 2 {
-		require.True(t, seen[id], "row %d there from the start was skipped", id)
-	}
-	for id := range ahead {
-		require.True(t, seen[id], "row %d inserted beyond the open window was skipped", id)
-	}
-	require.NotEmpty(t, behind)
-	require.NotEmpty(t, ahead)
+	ins.check(t, ids, 4000)
 }
 
 // The wire path reads every column type as the driver does (both paths
